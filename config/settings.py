@@ -1,0 +1,362 @@
+"""Load and validate the TOML configuration.
+
+Errors name the bad key the way a user finds it in the file: `feeds[2].url: not an http(s) URL`.
+Nothing here runs at import time; `load_settings` is called once at start and its result is
+passed in to every stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest.records import SiteRules
+from ingest.urls import is_http_url
+
+DEFAULT_CONFIG_PATH = Path("config/source-ingest.toml")
+ENV_CONFIG = "SOURCE_INGEST_CONFIG"
+ENV_DATABASE_URL = "SOURCE_INGEST_DATABASE_URL"
+ENV_CORPUS_DIR = "SOURCE_INGEST_CORPUS_DIR"
+ENV_HTTP_TOKEN = "SOURCE_INGEST_HTTP_TOKEN"
+
+_FEED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or invalid."""
+
+
+@dataclass(frozen=True)
+class FilterRules:
+    """Keep an article when it matches any include rule (if there are any) and no exclude rule.
+
+    A rule is a case-insensitive keyword, or a regular expression written `re:PATTERN`.
+    """
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.include and not self.exclude
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    user_agent: str = "source-ingest/0.1 (+https://github.com/source-ingest)"
+    max_concurrency: int = 16
+    per_host_concurrency: int = 2
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    total_timeout: float = 60.0
+    max_response_bytes: int = 10_000_000
+    max_redirects: int = 5
+    retries: int = 2
+    backoff_seconds: float = 1.0
+    max_retry_after_seconds: float = 30.0
+    allow_private_addresses: bool = False
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    default_interval_seconds: float = 900.0
+    jitter_seconds: float = 60.0
+    max_backoff_seconds: float = 6 * 3600.0
+    suspend_after_failures: int = 10
+    check_every_seconds: float = 10.0
+    lease_seconds: float = 300.0
+    max_entry_attempts: int = 3
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    database_url: str = "sqlite:///seeds/index.sqlite3"
+    corpus_dir: Path = Path("seeds")
+
+
+@dataclass(frozen=True)
+class DedupeSettings:
+    near_duplicates: bool = True
+    near_duplicate_threshold: float = 0.8
+    store_near_duplicates: bool = False
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    listen: str = "127.0.0.1:8080"
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    name: str
+    url: str
+    interval_seconds: float
+    filters: FilterRules = field(default_factory=FilterRules)
+    rules: SiteRules = field(default_factory=SiteRules)
+    enabled: bool = True
+
+    @property
+    def config_fingerprint(self) -> str:
+        """Changes whenever the feed's configuration does (a suspended feed then resumes)."""
+        payload = json.dumps(
+            [self.url, self.interval_seconds, list(self.filters.include),
+             list(self.filters.exclude), list(self.rules.keep), list(self.rules.drop)],
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Settings:
+    feeds: tuple[FeedSettings, ...]
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    filters: FilterRules = field(default_factory=FilterRules)
+    dedupe: DedupeSettings = field(default_factory=DedupeSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    source: Path | None = None
+
+    def feed(self, name: str) -> FeedSettings:
+        for feed in self.feeds:
+            if feed.name == name:
+                return feed
+        raise KeyError(name)
+
+
+def resolve_config_path(explicit: str | Path | None, environ: Mapping[str, str]) -> Path:
+    if explicit:
+        return Path(explicit)
+    if environ.get(ENV_CONFIG):
+        return Path(environ[ENV_CONFIG])
+    return DEFAULT_CONFIG_PATH
+
+
+def load_settings(path: Path, environ: Mapping[str, str]) -> Settings:
+    """Read, validate and return the configuration; environment overrides storage and token."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: configuration file not found") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return parse_settings(raw, environ, source=path)
+
+
+def parse_settings(
+    raw: Mapping[str, Any], environ: Mapping[str, str], source: Path | None = None
+) -> Settings:
+    _reject_unknown(raw, "", {"storage", "fetch", "schedule", "filters", "dedupe", "http",
+                              "feeds"})
+    storage = _storage(_table(raw, "storage"), environ)
+    fetch = _fetch(_table(raw, "fetch"))
+    schedule = _schedule(_table(raw, "schedule"))
+    filters = _filters(_table(raw, "filters"), "filters")
+    dedupe = _dedupe(_table(raw, "dedupe"))
+    http = _http(_table(raw, "http"), environ)
+    feeds = _feeds(raw.get("feeds", []), schedule)
+    return Settings(feeds=feeds, storage=storage, fetch=fetch, schedule=schedule,
+                    filters=filters, dedupe=dedupe, http=http, source=source)
+
+
+def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key}: must be a table")
+    return value
+
+
+def _reject_unknown(table: Mapping[str, Any], where: str, known: set[str]) -> None:
+    for key in table:
+        if key not in known:
+            name = f"{where}.{key}" if where else key
+            raise ConfigError(f"{name}: unknown key (expected one of: {', '.join(sorted(known))})")
+
+
+def _get(table: Mapping[str, Any], where: str, key: str, kind: type, default: Any) -> Any:
+    if key not in table:
+        return default
+    value = table[key]
+    name = f"{where}.{key}"
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{name}: must be a number")
+        return float(value)
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{name}: must be an integer")
+    if not isinstance(value, kind):
+        raise ConfigError(f"{name}: must be a {kind.__name__}")
+    return value
+
+
+def _positive(name: str, value: float) -> float:
+    if value <= 0:
+        raise ConfigError(f"{name}: must be greater than 0")
+    return value
+
+
+def _storage(table: Mapping[str, Any], environ: Mapping[str, str]) -> StorageSettings:
+    _reject_unknown(table, "storage", {"database_url", "corpus_dir"})
+    default = StorageSettings()
+    url = environ.get(ENV_DATABASE_URL) or _get(table, "storage", "database_url", str,
+                                                 default.database_url)
+    if "://" not in url:
+        raise ConfigError("storage.database_url: not an SQLAlchemy URL (dialect://...)")
+    corpus = environ.get(ENV_CORPUS_DIR) or _get(table, "storage", "corpus_dir", str,
+                                                 str(default.corpus_dir))
+    if not corpus.strip():
+        raise ConfigError("storage.corpus_dir: must not be empty")
+    return StorageSettings(database_url=url, corpus_dir=Path(corpus))
+
+
+def _fetch(table: Mapping[str, Any]) -> FetchSettings:
+    d = FetchSettings()
+    known = set(d.__dataclass_fields__)
+    _reject_unknown(table, "fetch", known)
+    values: dict[str, Any] = {}
+    for name in known:
+        default = getattr(d, name)
+        kind = type(default)
+        value = _get(table, "fetch", name, kind, default)
+        if kind in (int, float) and name not in {"retries"}:
+            _positive(f"fetch.{name}", value)
+        if name == "retries" and value < 0:
+            raise ConfigError("fetch.retries: must be 0 or more")
+        values[name] = value
+    if not values["user_agent"].strip():
+        raise ConfigError("fetch.user_agent: must not be empty")
+    return FetchSettings(**values)
+
+
+def _schedule(table: Mapping[str, Any]) -> ScheduleSettings:
+    _reject_unknown(table, "schedule", {
+        "default_interval_minutes", "default_interval_seconds", "jitter_seconds",
+        "max_backoff_minutes", "suspend_after_failures", "check_every_seconds",
+        "lease_seconds", "max_entry_attempts"})
+    d = ScheduleSettings()
+    interval = d.default_interval_seconds
+    if "default_interval_minutes" in table:
+        interval = 60 * _get(table, "schedule", "default_interval_minutes", float, 15.0)
+    interval = _get(table, "schedule", "default_interval_seconds", float, interval)
+    jitter = _get(table, "schedule", "jitter_seconds", float, d.jitter_seconds)
+    if jitter < 0:
+        raise ConfigError("schedule.jitter_seconds: must be 0 or more")
+    backoff = 60 * _get(table, "schedule", "max_backoff_minutes", float,
+                        d.max_backoff_seconds / 60)
+    return ScheduleSettings(
+        default_interval_seconds=_positive("schedule.default_interval_minutes", interval),
+        jitter_seconds=jitter,
+        max_backoff_seconds=_positive("schedule.max_backoff_minutes", backoff),
+        suspend_after_failures=int(_positive(
+            "schedule.suspend_after_failures",
+            _get(table, "schedule", "suspend_after_failures", int, d.suspend_after_failures))),
+        check_every_seconds=_positive(
+            "schedule.check_every_seconds",
+            _get(table, "schedule", "check_every_seconds", float, d.check_every_seconds)),
+        lease_seconds=_positive(
+            "schedule.lease_seconds",
+            _get(table, "schedule", "lease_seconds", float, d.lease_seconds)),
+        max_entry_attempts=int(_positive(
+            "schedule.max_entry_attempts",
+            _get(table, "schedule", "max_entry_attempts", int, d.max_entry_attempts))),
+    )
+
+
+def _rules_list(table: Mapping[str, Any], where: str, key: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"{where}.{key}: must be a list of non-empty strings")
+    for index, rule in enumerate(value):
+        if rule.startswith("re:"):
+            try:
+                re.compile(rule[3:])
+            except re.error as exc:
+                raise ConfigError(f"{where}.{key}[{index}]: invalid regular expression: {exc}")\
+                    from exc
+    return tuple(value)
+
+
+def _filters(table: Mapping[str, Any], where: str) -> FilterRules:
+    _reject_unknown(table, where, {"include", "exclude"})
+    return FilterRules(include=_rules_list(table, where, "include"),
+                       exclude=_rules_list(table, where, "exclude"))
+
+
+def _site_rules(table: Mapping[str, Any], where: str) -> SiteRules:
+    _reject_unknown(table, where, {"keep", "drop"})
+    return SiteRules(keep=_rules_list(table, where, "keep"), drop=_rules_list(table, where, "drop"))
+
+
+def _dedupe(table: Mapping[str, Any]) -> DedupeSettings:
+    _reject_unknown(table, "dedupe", {"near_duplicates", "near_duplicate_threshold",
+                                      "store_near_duplicates"})
+    d = DedupeSettings()
+    threshold = _get(table, "dedupe", "near_duplicate_threshold", float,
+                     d.near_duplicate_threshold)
+    if not 0 < threshold <= 1:
+        raise ConfigError("dedupe.near_duplicate_threshold: must be in (0, 1]")
+    return DedupeSettings(
+        near_duplicates=_get(table, "dedupe", "near_duplicates", bool, d.near_duplicates),
+        near_duplicate_threshold=threshold,
+        store_near_duplicates=_get(table, "dedupe", "store_near_duplicates", bool,
+                                   d.store_near_duplicates),
+    )
+
+
+def _http(table: Mapping[str, Any], environ: Mapping[str, str]) -> HttpSettings:
+    _reject_unknown(table, "http", {"listen", "token"})
+    listen = _get(table, "http", "listen", str, HttpSettings().listen)
+    token = environ.get(ENV_HTTP_TOKEN) or _get(table, "http", "token", str, None) or None
+    return HttpSettings(listen=listen, token=token)
+
+
+def _feeds(raw: Any, schedule: ScheduleSettings) -> tuple[FeedSettings, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("feeds: must be an array of tables ([[feeds]])")
+    feeds: list[FeedSettings] = []
+    seen: set[str] = set()
+    for index, table in enumerate(raw):
+        where = f"feeds[{index}]"
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where}: must be a table")
+        _reject_unknown(table, where, {"name", "url", "interval_minutes", "interval_seconds",
+                                       "filters", "extraction", "enabled"})
+        if "name" not in table:
+            raise ConfigError(f"{where}.name: missing")
+        name = _get(table, where, "name", str, "")
+        if not _FEED_NAME.match(name):
+            raise ConfigError(f"{where}.name: use 1-64 letters, digits, '.', '_' or '-'")
+        if name in seen:
+            raise ConfigError(f"{where}.name: duplicate feed name {name!r}")
+        seen.add(name)
+        if "url" not in table:
+            raise ConfigError(f"{where}.url: missing")
+        url = _get(table, where, "url", str, "")
+        if not is_http_url(url):
+            raise ConfigError(f"{where}.url: not an http(s) URL")
+        interval = schedule.default_interval_seconds
+        if "interval_minutes" in table:
+            interval = 60 * _get(table, where, "interval_minutes", float, 15.0)
+        interval = _get(table, where, "interval_seconds", float, interval)
+        _positive(f"{where}.interval_minutes", interval)
+        feeds.append(FeedSettings(
+            name=name,
+            url=url.strip(),
+            interval_seconds=interval,
+            filters=_filters(_table(table, "filters") if "filters" in table else {},
+                             f"{where}.filters"),
+            rules=_site_rules(_table(table, "extraction") if "extraction" in table else {},
+                              f"{where}.extraction"),
+            enabled=_get(table, where, "enabled", bool, True),
+        ))
+    return tuple(feeds)

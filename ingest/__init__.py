@@ -1,0 +1,1 @@
+"""source-ingest: news feeds in, a clean date-headed text corpus out."""

@@ -1,0 +1,35 @@
+"""Text normalisation and the content hash that is an article's identity."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable
+
+_INNER_WHITESPACE = re.compile(r"\s+")
+# Zero-width and BOM characters carry no text but would change the hash.
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+
+
+def normalize_paragraph(paragraph: str) -> str:
+    """NFC, invisible characters dropped, whitespace inside the paragraph collapsed."""
+    text = unicodedata.normalize("NFC", paragraph)
+    text = _INVISIBLE.sub("", text)
+    return _INNER_WHITESPACE.sub(" ", text).strip()
+
+
+def normalize_text(paragraphs: Iterable[str]) -> str:
+    """Join normalised, non-empty paragraphs with one blank line."""
+    cleaned = (normalize_paragraph(p) for p in paragraphs)
+    return "\n\n".join(p for p in cleaned if p)
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """Split text on blank lines (the corpus paragraph separator)."""
+    return [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+def content_hash(text: str) -> str:
+    """The SHA-256 (hex) of the normalised article text: the article's identity."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
