@@ -89,7 +89,7 @@ class DedupeSettings:
 
 @dataclass(frozen=True)
 class HttpSettings:
-    listen: str = "127.0.0.1:8080"
+    listen: str | None = None  # "HOST:PORT" to serve the status API and page
     token: str | None = None
 
 
@@ -315,7 +315,7 @@ def _dedupe(table: Mapping[str, Any]) -> DedupeSettings:
 
 def _http(table: Mapping[str, Any], environ: Mapping[str, str]) -> HttpSettings:
     _reject_unknown(table, "http", {"listen", "token"})
-    listen = _get(table, "http", "listen", str, HttpSettings().listen)
+    listen = _get(table, "http", "listen", str, None) or None
     token = environ.get(ENV_HTTP_TOKEN) or _get(table, "http", "token", str, None) or None
     return HttpSettings(listen=listen, token=token)
 

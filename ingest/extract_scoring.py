@@ -1,0 +1,61 @@
+"""Find the element that holds the article: the one whose paragraphs weigh most.
+
+Every paragraph gets a weight: positive for prose (long, punctuated, few links), negative for
+furniture (link lists, short labels). An element's score is the sum of the weights of the
+paragraphs inside it, so the best element is the one that gains all the prose and as little
+furniture as possible: a wrapper is chosen over the article body only when what it adds
+(a standfirst, a second text column) outweighs the menus and teasers that come with it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from ingest.extract_paragraphs import HEADING_TAGS, Paragraph
+
+# Sentence punctuation in the scripts of the news we read (Latin, CJK, Arabic, Devanagari).
+_SENTENCE_END = re.compile(r"[.!?。！？؟।…]")
+_CLAUSE = re.compile(r"[,;:、，؛]")
+# Below this many characters a line is a label, date or button unless it reads as a sentence.
+_SHORT = 40
+_LINK_HEAVY = 0.5
+# What a line of furniture costs: enough that ten menu items outweigh a short paragraph.
+_FURNITURE_COST = 12.0
+TIGHT = 0.85
+
+
+def paragraph_weight(paragraph: Paragraph) -> float:
+    """How much a paragraph says "article text here" (positive) or "page furniture" (negative)."""
+    length = len(paragraph.text)
+    if paragraph.link_density > _LINK_HEAVY:
+        return -_FURNITURE_COST - 0.5 * length
+    if paragraph.tag in HEADING_TAGS:
+        return 0.0  # headings belong to articles and to teaser lists alike
+    prose = length - 2 * paragraph.link_chars
+    if length < _SHORT and not _SENTENCE_END.search(paragraph.text):
+        return -_FURNITURE_COST / 2
+    if not _SENTENCE_END.search(paragraph.text):
+        prose *= 0.3
+    clauses = len(_CLAUSE.findall(paragraph.text))
+    return prose + 10.0 * min(clauses, 5)
+
+
+def best_container(paragraphs: list[Paragraph]) -> int | None:
+    """mem_id of the element whose paragraphs weigh most (the deepest one on a tie)."""
+    scores: dict[int, float] = defaultdict(float)
+    depths: dict[int, int] = {}
+    for paragraph in paragraphs:
+        weight = paragraph_weight(paragraph)
+        for depth, container in enumerate(paragraph.containers):
+            scores[container] += weight
+            depths[container] = depth
+    if not scores:
+        return None
+    top = max(scores.values())
+    if top <= 0:
+        return None
+    # The tightest element that still holds nearly all the prose: the wrapper that adds a
+    # headline, a byline and a date line scores a little more, but those are not body text.
+    close = [c for c in scores if scores[c] >= TIGHT * top]
+    return max(close, key=lambda container: (depths[container], scores[container]))

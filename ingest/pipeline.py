@@ -1,0 +1,377 @@
+"""One fetch run: claim feeds, poll them, fetch new entries' pages, extract, dedupe, store.
+
+The stages are plain calls on frozen records; this module only sequences them, counts what
+happened, and turns every `IngestFailure` into a recorded failure of one feed or one article.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Protocol
+
+import httpx
+
+from config.settings import FeedSettings, Settings
+from ingest.decode import decode_html
+from ingest.extract import extract_article
+from ingest.failures import FailureKind, IngestFailure
+from ingest.feeds import parse_feed
+from ingest.fetch import PageFetcher
+from ingest.filters import article_matches_all, rejection_reason
+from ingest.neardup import best_near_duplicate, text_signature
+from ingest.records import Article, ExtractionHints, FeedEntry
+from ingest.textnorm import content_hash, normalize_text
+from ingest.urls import normalize_url
+from storage.corpus import corpus_file_name, write_corpus_file
+from storage.index import CorpusIndex, DuplicateArticle, FeedState, RunCounts, utcnow
+from storage.recovery import WriterIdentity, recover_interrupted_writes
+
+log = logging.getLogger("source_ingest.pipeline")
+
+FEED_TYPES = frozenset({
+    "application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml",
+    "text/xml", "application/x-rss+xml", "text/html", "text/plain", "application/octet-stream",
+    "application/feed+json",
+})
+PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    trigger: str  # "schedule" or "manual"
+    feed_names: tuple[str, ...] | None = None  # None: every configured feed
+    due_only: bool = True  # scheduled runs poll due feeds; a manual fetch polls them now
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: int | None
+    trigger: str
+    state: str
+    counts: RunCounts
+    failures_by_kind: dict[str, int]
+    busy_feeds: tuple[str, ...]
+    duration_seconds: float
+
+
+class RunObserver(Protocol):
+    """Progress of a run, for a progress bar or log lines."""
+
+    def feeds_claimed(self, names: Sequence[str]) -> None: ...
+    def entries_found(self, feed: str, new_entries: int) -> None: ...
+    def entry_done(self, feed: str, outcome: str) -> None: ...
+    def feed_done(self, feed: str, failure: FailureKind | None) -> None: ...
+
+
+class SilentObserver:
+    def feeds_claimed(self, names: Sequence[str]) -> None:
+        pass
+
+    def entries_found(self, feed: str, new_entries: int) -> None:
+        pass
+
+    def entry_done(self, feed: str, outcome: str) -> None:
+        pass
+
+    def feed_done(self, feed: str, failure: FailureKind | None) -> None:
+        pass
+
+
+@dataclass
+class _RunTally:
+    """What one run did so far; owned by that run alone."""
+
+    run_id: int
+    outcomes: Counter[str] = field(default_factory=Counter)
+    failure_kinds: Counter[str] = field(default_factory=Counter)
+    feeds_polled: int = 0
+    entries_seen: int = 0
+
+    def counts(self) -> RunCounts:
+        return RunCounts(
+            feeds_polled=self.feeds_polled, entries_seen=self.entries_seen,
+            articles_stored=self.outcomes["stored"], duplicates=self.outcomes["duplicate"],
+            near_duplicates=self.outcomes["near_duplicate"],
+            filtered=self.outcomes["filtered"], failures=sum(self.failure_kinds.values()))
+
+
+@dataclass(frozen=True)
+class _RunContext:
+    settings: Settings
+    index: CorpusIndex
+    fetcher: PageFetcher
+    writer: WriterIdentity
+    observer: RunObserver
+    tally: _RunTally
+    rng: random.Random
+
+
+async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
+                    writer: WriterIdentity, *, observer: RunObserver | None = None,
+                    stop: asyncio.Event | None = None,
+                    transport: httpx.AsyncBaseTransport | None = None) -> RunSummary | None:
+    """Run one fetch. Returns None for a scheduled run that found no feed due."""
+    observer = observer or SilentObserver()
+    started = time.monotonic()
+    now = utcnow()
+    recover_interrupted_writes(index, settings.storage.corpus_dir, writer, now,
+                               settings.schedule.lease_seconds)
+    configured = [feed for feed in settings.feeds if feed.enabled]
+    index.sync_feeds(configured, now)
+    names = request.feed_names if request.feed_names is not None else tuple(
+        feed.name for feed in configured)
+    claimed = index.claim_feeds(writer.tag, now, settings.schedule.lease_seconds, names=names,
+                                due_only=request.due_only)
+    claimed_names = {state.name for state in claimed}
+    busy = tuple(name for name in names if name not in claimed_names) if not request.due_only \
+        else ()
+    if not claimed and request.trigger == "schedule":
+        return None
+    run_id = index.start_run(request.trigger, writer.tag, now)
+    tally = _RunTally(run_id=run_id)
+    log.info("run started", extra={"event": "run_started", "run_id": run_id,
+                                   "trigger": request.trigger, "feeds": len(claimed),
+                                   "busy_feeds": list(busy)})
+    observer.feeds_claimed([state.name for state in claimed])
+    state = "interrupted"
+    try:
+        async with PageFetcher(settings.fetch, transport=transport) as fetcher:
+            context = _RunContext(settings=settings, index=index, fetcher=fetcher,
+                                  writer=writer, observer=observer, tally=tally,
+                                  rng=random.Random())
+            work = asyncio.gather(*(_process_feed(context, settings.feed(s.name), s)
+                                    for s in claimed))
+            state = await _until_stopped(work, stop, context, [s.name for s in claimed])
+    finally:
+        if state != "finished":
+            for name in claimed_names:
+                index.release_feed(name, writer.tag)
+        index.finish_run(run_id, tally.counts(), state, utcnow())
+    summary = RunSummary(run_id=run_id, trigger=request.trigger, state=state,
+                         counts=tally.counts(), failures_by_kind=dict(tally.failure_kinds),
+                         busy_feeds=busy, duration_seconds=time.monotonic() - started)
+    log.info("run finished", extra={"event": "run_finished", "run_id": run_id, "state": state,
+                                    **tally.counts().__dict__,
+                                    "failures_by_kind": dict(tally.failure_kinds),
+                                    "seconds": round(summary.duration_seconds, 3)})
+    return summary
+
+
+async def _until_stopped(work: asyncio.Future[list[None]], stop: asyncio.Event | None,
+                         context: _RunContext, names: list[str]) -> str:
+    """Wait for the run, renewing leases; on stop, cancel what is in flight."""
+    renewer = asyncio.create_task(_renew_leases(context, names))
+    stopper = asyncio.create_task(stop.wait()) if stop is not None else None
+    try:
+        waiters: set[asyncio.Future[object]] = {work}  # type: ignore[arg-type]
+        if stopper is not None:
+            waiters.add(stopper)
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if work.done():
+            work.result()
+            return "finished"
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+        return "interrupted"
+    finally:
+        if not work.done():
+            work.cancel()
+        renewer.cancel()
+        if stopper is not None:
+            stopper.cancel()
+
+
+async def _renew_leases(context: _RunContext, names: list[str]) -> None:
+    lease = context.settings.schedule.lease_seconds
+    while True:
+        await asyncio.sleep(lease / 3)
+        until = utcnow() + timedelta(seconds=lease)
+        context.index.renew_leases(context.writer.tag, names, until)
+
+
+async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedState) -> None:
+    tally = context.tally
+    tally.feeds_polled += 1
+    try:
+        response = await context.fetcher.fetch(feed.url, allowed_types=FEED_TYPES,
+                                               etag=state.etag,
+                                               last_modified=state.last_modified)
+        entries: tuple[FeedEntry, ...] = ()
+        if not response.not_modified:
+            content_type = response.content_type
+            if response.charset:
+                content_type = f"{content_type}; charset={response.charset}"
+            parsed = parse_feed(response.body, feed_name=feed.name, feed_url=response.url,
+                                content_type=content_type)
+            entries = parsed.entries
+            for warning in parsed.warnings:
+                log.warning("feed recovered", extra={"event": "feed_warning", "feed": feed.name,
+                                                     "detail": warning})
+    except IngestFailure as failure:
+        _record_feed_failure(context, feed, failure)
+        return
+    tally.entries_seen += len(entries)
+    settled = context.index.settled_entry_keys(
+        feed.name, [entry.key for entry in entries], context.settings.schedule.max_entry_attempts)
+    new_entries = [entry for entry in entries if entry.key not in settled]
+    context.observer.entries_found(feed.name, len(new_entries))
+    outcomes = await asyncio.gather(*(_process_entry(context, feed, entry)
+                                      for entry in new_entries))
+    # Keep the validators only when every entry is settled: otherwise the next poll would get
+    # a 304 and never see the entries that should be retried.
+    keep_validators = "retry" not in outcomes
+    context.index.record_poll_success(
+        feed, context.writer.tag, utcnow(), context.settings.schedule,
+        etag=response.etag if keep_validators else None,
+        last_modified=response.last_modified if keep_validators else None, rng=context.rng)
+    log.info("feed polled", extra={"event": "feed_polled", "feed": feed.name,
+                                   "not_modified": response.not_modified,
+                                   "entries": len(entries), "new_entries": len(new_entries)})
+    context.observer.feed_done(feed.name, None)
+
+
+def _record_feed_failure(context: _RunContext, feed: FeedSettings,
+                         failure: IngestFailure) -> None:
+    now = utcnow()
+    context.tally.failure_kinds[failure.kind.value] += 1
+    context.index.record_failure(context.tally.run_id, feed.name, feed.url, failure.kind.value,
+                                 failure.detail, now)
+    state = context.index.record_poll_failure(feed, context.writer.tag, now,
+                                              context.settings.schedule, failure.kind.value,
+                                              failure.detail, context.rng)
+    log.warning("feed failed", extra={
+        "event": "feed_failed", "feed": feed.name, "kind": failure.kind.value,
+        "detail": failure.detail, "consecutive_failures": state.consecutive_failures,
+        "suspended": state.suspended})
+    if state.suspended:
+        log.error("feed suspended", extra={
+            "event": "feed_suspended", "feed": feed.name,
+            "consecutive_failures": state.consecutive_failures,
+            "resume": f"source-ingest feeds resume {feed.name}"})
+    context.observer.feed_done(feed.name, failure.kind)
+
+
+async def _process_entry(context: _RunContext, feed: FeedSettings, entry: FeedEntry) -> str:
+    try:
+        outcome = await _ingest_entry(context, feed, entry)
+    except IngestFailure as failure:
+        outcome = _record_entry_failure(context, feed, entry, failure)
+    context.tally.outcomes[outcome] += 1
+    context.observer.entry_done(feed.name, outcome)
+    return outcome
+
+
+def _record_entry_failure(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
+                          failure: IngestFailure) -> str:
+    outcome = "retry" if failure.kind.is_transient else "failed"
+    context.tally.failure_kinds[failure.kind.value] += 1
+    context.index.record_failure(context.tally.run_id, feed.name, entry.url, failure.kind.value,
+                                 failure.detail, utcnow())
+    context.index.record_entry(feed.name, entry.key, _normal(entry.url), outcome,
+                               failure_kind=failure.kind.value)
+    log.warning("article failed", extra={"event": "article_failed", "feed": feed.name,
+                                         "url": entry.url, "kind": failure.kind.value,
+                                         "detail": failure.detail})
+    return outcome
+
+
+def _normal(url: str | None) -> str | None:
+    return normalize_url(url) if url else None
+
+
+async def _ingest_entry(context: _RunContext, feed: FeedSettings, entry: FeedEntry) -> str:
+    index = context.index
+    if entry.url is None:
+        raise IngestFailure(FailureKind.ENTRY_WITHOUT_LINK, f"entry {entry.key[:80]!r}")
+    url = normalize_url(entry.url)
+    if index.stored_sequence_for_url(url) is not None:
+        return _settle(context, feed, entry, "duplicate")
+    response = await context.fetcher.fetch(entry.url, allowed_types=PAGE_TYPES)
+    if not response.body.strip():
+        raise IngestFailure(FailureKind.EMPTY_RESPONSE, "page body is empty")
+    decoded = decode_html(response.body, response.charset)
+    article = build_article(feed, entry, decoded.text, response.url)
+    rule_sets = (context.settings.filters, feed.filters)
+    if not article_matches_all(rule_sets, article.title, article.text):
+        log.info("article filtered out", extra={
+            "event": "article_filtered", "feed": feed.name, "url": entry.url,
+            "reason": rejection_reason(rule_sets, article.title, article.text)})
+        return _settle(context, feed, entry, "filtered")
+    return store_article(context, feed, entry, article)
+
+
+def build_article(feed: FeedSettings, entry: FeedEntry, html: str, page_url: str) -> Article:
+    """Extract and normalise the article of one page (pure: no I/O)."""
+    hints = ExtractionHints(title=entry.title, summary=_plain_summary(entry.summary_html),
+                            content_html=entry.content_html, published=entry.published)
+    extracted = extract_article(html, page_url, hints, feed.rules)
+    text = normalize_text(extracted.paragraphs)
+    if not text:
+        raise IngestFailure(FailureKind.NO_ARTICLE_TEXT, f"nothing extracted from {page_url}")
+    published: date | None = entry.published or extracted.published
+    return Article(feed_name=feed.name, url=page_url, title=entry.title or extracted.title,
+                   text=text, published=published, content_hash=content_hash(text))
+
+
+def _plain_summary(summary_html: str) -> str:
+    if "<" not in summary_html:
+        return summary_html
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(summary_html, "html.parser").get_text(" ", strip=True)
+
+
+def _settle(context: _RunContext, feed: FeedSettings, entry: FeedEntry, outcome: str,
+            sequence: int | None = None) -> str:
+    context.index.record_entry(feed.name, entry.key, _normal(entry.url), outcome,
+                               sequence=sequence)
+    log.info(f"article {outcome}", extra={"event": f"article_{outcome}", "feed": feed.name,
+                                         "url": entry.url, "of": sequence})
+    return outcome
+
+
+def store_article(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
+                  article: Article) -> str:
+    """Dedupe, then claim, write and complete: no await, so a stop never splits it."""
+    index = context.index
+    existing = index.sequence_for_hash(article.content_hash)
+    if existing is not None:
+        return _settle(context, feed, entry, "duplicate", existing)
+    signature = text_signature(article.text) if context.settings.dedupe.near_duplicates \
+        else None
+    if signature is not None:
+        candidates = index.signatures(index.candidate_sequences(signature.bands))
+        near = best_near_duplicate(signature, candidates,
+                                   context.settings.dedupe.near_duplicate_threshold)
+        if near is not None and not context.settings.dedupe.store_near_duplicates:
+            return _settle(context, feed, entry, "near_duplicate", near[0])
+    try:
+        sequence, file_name = index.reserve_article(
+            content_hash=article.content_hash, url=article.url, feed=feed.name,
+            title=article.title, published=article.published, writer=context.writer.tag,
+            file_name_for=corpus_file_name,
+            signature=signature.values if signature else None,
+            bands=signature.bands if signature else ())
+    except DuplicateArticle as duplicate:
+        return _settle(context, feed, entry, "duplicate", duplicate.sequence)
+    try:
+        write_corpus_file(context.settings.storage.corpus_dir, file_name, article.published,
+                          article.text, context.writer.tag)
+    except OSError as exc:
+        index.forget_article(sequence)
+        raise IngestFailure(FailureKind.STORAGE_ERROR, f"{file_name}: {exc.strerror}") from exc
+    index.complete_article(sequence, feed.name, entry.key, _normal(entry.url))
+    log.info("article stored", extra={"event": "article_stored", "feed": feed.name,
+                                      "url": article.url, "file": file_name,
+                                      "published": article.published.isoformat()
+                                      if article.published else None})
+    return "stored"

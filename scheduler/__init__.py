@@ -1,0 +1,1 @@
+"""The background service: APScheduler drives polling until SIGTERM/SIGINT."""

@@ -1,0 +1,113 @@
+"""The background service.
+
+APScheduler (3.x, asyncio) runs a check every `schedule.check_every_seconds`; each check claims
+the feeds that are due (their next poll time lives in the index, with interval, jitter and
+backoff) and polls them in one run. Keeping the schedule in the database rather than in
+per-feed jobs lets a manual fetch and other replicas share the same feeds through leases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from config.settings import Settings
+from ingest.pipeline import RunObserver, RunRequest, RunSummary, run_fetch
+from storage.index import CorpusIndex
+from storage.recovery import WriterIdentity
+
+log = logging.getLogger("source_ingest.service")
+
+STOP_GRACE_SECONDS = 8.0
+
+
+@dataclass
+class ServiceState:
+    """What the running service knows about itself (for health checks and manual runs)."""
+
+    settings: Settings
+    index: CorpusIndex
+    writer: WriterIdentity
+    transport: httpx.AsyncBaseTransport | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    started_at: float = field(default_factory=time.monotonic)
+    last_check: float | None = None
+    runs_in_flight: set[asyncio.Task[RunSummary | None]] = field(default_factory=set)
+
+    def scheduler_alive(self) -> bool:
+        """Alive when a check ran within three check intervals (or the service just started)."""
+        limit = 3 * self.settings.schedule.check_every_seconds + 30
+        reference = self.last_check if self.last_check is not None else self.started_at
+        return time.monotonic() - reference < limit
+
+    def start_run(self, request: RunRequest,
+                  observer: RunObserver | None = None) -> asyncio.Task[RunSummary | None]:
+        task = asyncio.get_running_loop().create_task(
+            run_fetch(self.settings, self.index, request, self.writer, observer=observer,
+                      stop=self.stop, transport=self.transport))
+        self.runs_in_flight.add(task)
+        task.add_done_callback(self._run_done)
+        return task
+
+    def _run_done(self, task: asyncio.Task[RunSummary | None]) -> None:
+        self.runs_in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            log.error("run failed", extra={"event": "run_error", "error": repr(error)})
+
+
+async def _scheduled_check(state: ServiceState) -> None:
+    state.last_check = time.monotonic()
+    if state.stop.is_set():
+        return
+    task = state.start_run(RunRequest(trigger="schedule"))
+    with contextlib.suppress(Exception):
+        await asyncio.shield(task)
+
+
+async def serve(state: ServiceState,
+                extra: Callable[[ServiceState], Awaitable[None]] | None = None) -> None:
+    """Run until SIGTERM/SIGINT; in-flight work is finished or left for the next run."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, state.stop.set)
+    scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
+    scheduler.add_job(_scheduled_check, "interval", args=[state], id="check-due-feeds",
+                      seconds=state.settings.schedule.check_every_seconds,
+                      next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
+                      misfire_grace_time=None)
+    scheduler.start()
+    log.info("service started", extra={
+        "event": "service_started", "feeds": len(state.settings.feeds),
+        "check_every_seconds": state.settings.schedule.check_every_seconds,
+        "writer": state.writer.tag})
+    extra_task = loop.create_task(extra(state)) if extra is not None else None
+    try:
+        await state.stop.wait()
+    finally:
+        log.info("service stopping", extra={"event": "service_stopping",
+                                            "runs_in_flight": len(state.runs_in_flight)})
+        scheduler.shutdown(wait=False)
+        if state.runs_in_flight:
+            _, pending = await asyncio.wait(set(state.runs_in_flight),
+                                            timeout=STOP_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+        if extra_task is not None:
+            extra_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await extra_task
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        log.info("service stopped", extra={"event": "service_stopped"})

@@ -1,0 +1,1 @@
+"""Storage: the corpus folder of text files and the SQL index beside it."""

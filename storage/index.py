@@ -1,0 +1,526 @@
+"""The SQL index: articles, feeds' poll state and leases, entries seen, runs and failures.
+
+All database I/O of source-ingest goes through `CorpusIndex`. Every write is a short
+transaction; concurrent processes (a manual fetch beside the service, or replicas on one
+PostgreSQL) coordinate through conditional updates and unique constraints, never through
+in-process state.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from config.settings import FeedSettings, ScheduleSettings
+from storage import schema
+from storage.schema import articles, counters, entries, failures, feeds, runs, signature_bands
+
+ARTICLE_SEQUENCE = "article_sequence"
+TERMINAL_ENTRY_STATES = ("stored", "duplicate", "near_duplicate", "filtered", "failed")
+
+
+class IndexError_(Exception):
+    """The index database cannot be reached or used."""
+
+
+class DuplicateArticle(Exception):
+    def __init__(self, sequence: int | None) -> None:
+        super().__init__(f"already stored as {sequence}")
+        self.sequence = sequence
+
+
+@dataclass(frozen=True)
+class FeedState:
+    name: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    last_poll_at: datetime | None
+    last_success_at: datetime | None
+    next_poll_at: datetime
+    consecutive_failures: int
+    last_error_kind: str | None
+    last_error: str | None
+    suspended: bool
+    articles_stored: int
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    sequence: int
+    content_hash: str
+    url: str
+    feed: str
+    title: str
+    published: date | None
+    fetched_at: datetime
+    file_name: str
+    state: str
+    writer: str
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    feeds_polled: int = 0
+    entries_seen: int = 0
+    articles_stored: int = 0
+    duplicates: int = 0
+    near_duplicates: int = 0
+    filtered: int = 0
+    failures: int = 0
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    trigger: str
+    owner: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_seconds: float | None
+    state: str
+    counts: RunCounts
+    failures_by_kind: dict[str, int]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def redact_database_url(url: str) -> str:
+    """The URL with any password replaced, safe to log or show."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown without anything after the scheme
+        return url.split("://", 1)[0] + "://***"
+
+
+def open_index(database_url: str) -> CorpusIndex:
+    """Connect, create the schema if missing, and return the index."""
+    try:
+        engine = _create_engine(database_url)
+        schema.metadata.create_all(engine)
+        with engine.begin() as conn:
+            exists = conn.execute(
+                select(counters.c.value).where(counters.c.name == ARTICLE_SEQUENCE)
+            ).first()
+            if exists is None:
+                try:
+                    conn.execute(insert(counters).values(name=ARTICLE_SEQUENCE, value=-1))
+                except IntegrityError:
+                    pass  # another process created it first
+    except SQLAlchemyError as exc:
+        raise IndexError_(
+            f"cannot open database {redact_database_url(database_url)}: "
+            f"{_one_line(exc)}"
+        ) from exc
+    return CorpusIndex(engine)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _create_engine(database_url: str) -> Engine:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            from pathlib import Path
+
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets `status` read while a run writes; the busy timeout lets a manual fetch and
+    # the service share the file instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
+
+
+class CorpusIndex:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise IndexError_(f"database error: {_one_line(exc)}") from exc
+
+    def ping(self) -> None:
+        with self._transaction() as conn:
+            conn.execute(select(1))
+
+    # ---- feeds -------------------------------------------------------------------------
+
+    def sync_feeds(self, configured: Sequence[FeedSettings], now: datetime) -> None:
+        """Add configured feeds; a changed configuration resumes a suspended feed."""
+        with self._transaction() as conn:
+            existing = {row.name: row for row in conn.execute(select(feeds))}
+            for feed in configured:
+                row = existing.get(feed.name)
+                if row is None:
+                    try:
+                        with conn.begin_nested():
+                            conn.execute(insert(feeds).values(
+                                name=feed.name, url=feed.url,
+                                config_fingerprint=feed.config_fingerprint, next_poll_at=now,
+                                consecutive_failures=0, suspended=False, articles_stored=0))
+                    except IntegrityError:
+                        pass  # another process added it
+                elif row.config_fingerprint != feed.config_fingerprint:
+                    conn.execute(update(feeds).where(feeds.c.name == feed.name).values(
+                        url=feed.url, config_fingerprint=feed.config_fingerprint,
+                        suspended=False, consecutive_failures=0, next_poll_at=now,
+                        etag=None if row.url != feed.url else row.etag,
+                        last_modified=None if row.url != feed.url else row.last_modified))
+
+    def claim_feeds(self, owner: str, now: datetime, lease_seconds: float,
+                    names: Sequence[str] | None = None, due_only: bool = True) -> list[FeedState]:
+        """Take a lease on feeds no one else holds: due ones, or the named ones now.
+
+        The conditional UPDATE is the claim, so two processes never both win a feed; on
+        PostgreSQL the SELECT also skips rows another transaction has locked.
+        """
+        until = now + timedelta(seconds=lease_seconds)
+        free = or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now,
+                   feeds.c.lease_owner == owner)
+        conditions = [free, feeds.c.suspended.is_(False)]
+        if names is not None:
+            conditions.append(feeds.c.name.in_(list(names)))
+        if due_only:
+            conditions.append(feeds.c.next_poll_at <= now)
+        claimed: list[FeedState] = []
+        with self._transaction() as conn:
+            query = select(feeds.c.name).where(and_(*conditions)).order_by(feeds.c.next_poll_at)
+            if self.dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            candidates = [row.name for row in conn.execute(query)]
+            for name in candidates:
+                won = conn.execute(update(feeds).where(and_(feeds.c.name == name, free)).values(
+                    lease_owner=owner, lease_until=until)).rowcount
+                if won:
+                    claimed.append(self._feed_state(conn, name))
+        return claimed
+
+    def renew_leases(self, owner: str, names: Iterable[str], until: datetime) -> None:
+        with self._transaction() as conn:
+            conn.execute(update(feeds).where(and_(feeds.c.lease_owner == owner,
+                                                  feeds.c.name.in_(list(names))))
+                         .values(lease_until=until))
+
+    def release_feed(self, name: str, owner: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(update(feeds).where(and_(feeds.c.name == name,
+                                                  feeds.c.lease_owner == owner))
+                         .values(lease_owner=None, lease_until=None))
+
+    def record_poll_success(self, feed: FeedSettings, owner: str, now: datetime,
+                            schedule: ScheduleSettings, etag: str | None,
+                            last_modified: str | None, rng: random.Random) -> None:
+        next_poll = now + timedelta(seconds=feed.interval_seconds
+                                    + rng.uniform(0, schedule.jitter_seconds))
+        with self._transaction() as conn:
+            conn.execute(update(feeds).where(feeds.c.name == feed.name).values(
+                last_poll_at=now, last_success_at=now, next_poll_at=next_poll,
+                consecutive_failures=0, last_error=None, last_error_kind=None,
+                etag=etag, last_modified=last_modified,
+                lease_owner=None, lease_until=None))
+
+    def record_poll_failure(self, feed: FeedSettings, owner: str, now: datetime,
+                            schedule: ScheduleSettings, kind: str, detail: str,
+                            rng: random.Random) -> FeedState:
+        """Count the failure, back off (doubling up to the cap), suspend after N in a row."""
+        with self._transaction() as conn:
+            current = conn.execute(select(feeds.c.consecutive_failures)
+                                   .where(feeds.c.name == feed.name)).scalar_one()
+            failures_in_row = current + 1
+            delay = min(feed.interval_seconds * (2 ** min(failures_in_row, 30)),
+                        schedule.max_backoff_seconds)
+            delay = max(delay, min(feed.interval_seconds, schedule.max_backoff_seconds))
+            conn.execute(update(feeds).where(feeds.c.name == feed.name).values(
+                last_poll_at=now, consecutive_failures=failures_in_row,
+                next_poll_at=now + timedelta(seconds=delay + rng.uniform(0, schedule.jitter_seconds)),
+                last_error_kind=kind, last_error=detail[:500],
+                suspended=failures_in_row >= schedule.suspend_after_failures,
+                lease_owner=None, lease_until=None))
+            return self._feed_state(conn, feed.name)
+
+    def resume_feed(self, name: str, now: datetime) -> bool:
+        with self._transaction() as conn:
+            return bool(conn.execute(update(feeds).where(feeds.c.name == name).values(
+                suspended=False, consecutive_failures=0, next_poll_at=now)).rowcount)
+
+    def feed_states(self) -> list[FeedState]:
+        with self._transaction() as conn:
+            names = [row.name for row in conn.execute(select(feeds.c.name)
+                                                       .order_by(feeds.c.name))]
+            return [self._feed_state(conn, name) for name in names]
+
+    def _feed_state(self, conn: Connection, name: str) -> FeedState:
+        row = conn.execute(select(feeds).where(feeds.c.name == name)).one()
+        return FeedState(
+            name=row.name, url=row.url, etag=row.etag, last_modified=row.last_modified,
+            last_poll_at=as_utc(row.last_poll_at), last_success_at=as_utc(row.last_success_at),
+            next_poll_at=as_utc(row.next_poll_at) or utcnow(),
+            consecutive_failures=row.consecutive_failures, last_error_kind=row.last_error_kind,
+            last_error=row.last_error, suspended=bool(row.suspended),
+            articles_stored=row.articles_stored)
+
+    # ---- entries -----------------------------------------------------------------------
+
+    def settled_entry_keys(self, feed: str, keys: Sequence[str], max_attempts: int) -> set[str]:
+        """Keys of this feed's entries that need no more work (done, or out of attempts)."""
+        settled: set[str] = set()
+        with self._transaction() as conn:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start:start + 500])
+                rows = conn.execute(select(entries.c.entry_key, entries.c.status,
+                                           entries.c.attempts)
+                                    .where(and_(entries.c.feed == feed,
+                                                entries.c.entry_key.in_(chunk))))
+                settled.update(row.entry_key for row in rows
+                               if row.status in TERMINAL_ENTRY_STATES
+                               or row.attempts >= max_attempts)
+        return settled
+
+    def stored_sequence_for_url(self, url: str) -> int | None:
+        """The article already stored from this (normalised) URL through any feed."""
+        with self._transaction() as conn:
+            return conn.execute(select(entries.c.article_sequence).where(and_(
+                entries.c.url == url, entries.c.status == "stored")).limit(1)).scalar()
+
+    def record_entry(self, feed: str, key: str, url: str | None, status: str,
+                     failure_kind: str | None = None, sequence: int | None = None,
+                     now: datetime | None = None, conn: Connection | None = None) -> None:
+        if conn is None:
+            with self._transaction() as own:
+                self.record_entry(feed, key, url, status, failure_kind, sequence, now, own)
+            return
+        now = now or utcnow()
+        key = key[:512]
+        previous = conn.execute(select(entries.c.attempts).where(and_(
+            entries.c.feed == feed, entries.c.entry_key == key))).scalar()
+        values = {"url": url, "status": status, "failure_kind": failure_kind,
+                  "article_sequence": sequence, "updated_at": now}
+        if previous is None:
+            conn.execute(insert(entries).values(feed=feed, entry_key=key, attempts=1, **values))
+        else:
+            conn.execute(update(entries).where(and_(entries.c.feed == feed,
+                                                    entries.c.entry_key == key))
+                         .values(attempts=previous + 1, **values))
+
+    # ---- articles ----------------------------------------------------------------------
+
+    def sequence_for_hash(self, content_hash: str) -> int | None:
+        with self._transaction() as conn:
+            return conn.execute(select(articles.c.sequence)
+                                .where(articles.c.content_hash == content_hash)).scalar()
+
+    def reserve_article(self, *, content_hash: str, url: str, feed: str, title: str,
+                        published: date | None, writer: str, file_name_for: Any,
+                        signature: bytes | None = None,
+                        bands: Sequence[str] = ()) -> tuple[int, str]:
+        """Take the next sequence number and claim the hash (a "writing" row).
+
+        Raises DuplicateArticle when the hash is already claimed: the unique constraint
+        settles a race between two processes storing the same article.
+        """
+        try:
+            with self._transaction() as conn:
+                sequence = conn.execute(
+                    update(counters).where(counters.c.name == ARTICLE_SEQUENCE)
+                    .values(value=counters.c.value + 1).returning(counters.c.value)
+                ).scalar_one()
+                file_name = file_name_for(sequence, content_hash)
+                conn.execute(insert(articles).values(
+                    sequence=sequence, content_hash=content_hash, url=url, feed=feed,
+                    title=title[:1000], published=published, fetched_at=utcnow(),
+                    file_name=file_name, state="writing", writer=writer, signature=signature))
+                if bands:
+                    conn.execute(insert(signature_bands),
+                                 [{"band": band, "sequence": sequence} for band in bands])
+                return sequence, file_name
+        except IntegrityError as exc:
+            raise DuplicateArticle(self.sequence_for_hash(content_hash)) from exc
+
+    def complete_article(self, sequence: int, feed: str, entry_key: str,
+                         entry_url: str | None) -> None:
+        """Mark the file written and the entry done, in one transaction."""
+        with self._transaction() as conn:
+            conn.execute(update(articles).where(articles.c.sequence == sequence)
+                         .values(state="stored"))
+            conn.execute(update(feeds).where(feeds.c.name == feed)
+                         .values(articles_stored=feeds.c.articles_stored + 1))
+            self.record_entry(feed, entry_key, entry_url, "stored", sequence=sequence,
+                              conn=conn)
+
+    def forget_article(self, sequence: int) -> None:
+        with self._transaction() as conn:
+            conn.execute(delete(signature_bands).where(signature_bands.c.sequence == sequence))
+            conn.execute(delete(articles).where(articles.c.sequence == sequence))
+
+    def writing_articles(self) -> list[ArticleRow]:
+        with self._transaction() as conn:
+            rows = conn.execute(select(articles).where(articles.c.state == "writing"))
+            return [_article_row(row) for row in rows]
+
+    def iter_articles(self) -> Iterator[ArticleRow]:
+        with self._transaction() as conn:
+            for row in conn.execute(select(articles).order_by(articles.c.sequence)):
+                yield _article_row(row)
+
+    def article(self, sequence: int) -> ArticleRow | None:
+        with self._transaction() as conn:
+            row = conn.execute(select(articles).where(articles.c.sequence == sequence)).first()
+            return None if row is None else _article_row(row)
+
+    def recent_articles(self, limit: int) -> list[ArticleRow]:
+        with self._transaction() as conn:
+            rows = conn.execute(select(articles).where(articles.c.state == "stored")
+                                .order_by(articles.c.sequence.desc()).limit(limit))
+            return [_article_row(row) for row in rows]
+
+    def article_count(self) -> int:
+        with self._transaction() as conn:
+            return conn.execute(select(func.count()).select_from(articles)
+                                .where(articles.c.state == "stored")).scalar_one()
+
+    def articles_per_day(self, days: int) -> list[tuple[str, int]]:
+        since = utcnow() - timedelta(days=days)
+        with self._transaction() as conn:
+            rows = conn.execute(select(articles.c.fetched_at).where(and_(
+                articles.c.state == "stored", articles.c.fetched_at >= since)))
+            counts: dict[str, int] = {}
+            for row in rows:
+                day = (as_utc(row.fetched_at) or since).date().isoformat()
+                counts[day] = counts.get(day, 0) + 1
+        return sorted(counts.items())
+
+    def candidate_sequences(self, bands: Sequence[str]) -> set[int]:
+        if not bands:
+            return set()
+        with self._transaction() as conn:
+            rows = conn.execute(select(signature_bands.c.sequence)
+                                .where(signature_bands.c.band.in_(list(bands))))
+            return {row.sequence for row in rows}
+
+    def signatures(self, sequences: Iterable[int]) -> dict[int, bytes]:
+        wanted = list(sequences)
+        if not wanted:
+            return {}
+        with self._transaction() as conn:
+            rows = conn.execute(select(articles.c.sequence, articles.c.signature).where(and_(
+                articles.c.sequence.in_(wanted), articles.c.signature.is_not(None))))
+            return {row.sequence: row.signature for row in rows}
+
+    # ---- runs --------------------------------------------------------------------------
+
+    def start_run(self, trigger: str, owner: str, now: datetime) -> int:
+        with self._transaction() as conn:
+            return conn.execute(insert(runs).values(
+                trigger=trigger, owner=owner, started_at=now, state="running",
+                feeds_polled=0, entries_seen=0, articles_stored=0, duplicates=0,
+                near_duplicates=0, filtered=0, failures=0).returning(runs.c.id)).scalar_one()
+
+    def finish_run(self, run_id: int, counts: RunCounts, state: str, now: datetime) -> None:
+        with self._transaction() as conn:
+            started = as_utc(conn.execute(select(runs.c.started_at)
+                                          .where(runs.c.id == run_id)).scalar_one())
+            conn.execute(update(runs).where(runs.c.id == run_id).values(
+                finished_at=now, state=state,
+                duration_seconds=(now - started).total_seconds() if started else None,
+                **counts.__dict__))
+
+    def record_failure(self, run_id: int, feed: str, url: str | None, kind: str,
+                       detail: str, now: datetime) -> None:
+        with self._transaction() as conn:
+            conn.execute(insert(failures).values(run_id=run_id, feed=feed, url=url, kind=kind,
+                                                 detail=detail[:500], at=now))
+
+    def mark_abandoned_runs(self, owner_alive: Any, now: datetime) -> None:
+        """Runs left "running" by a process that died are shown as interrupted."""
+        with self._transaction() as conn:
+            for row in conn.execute(select(runs.c.id, runs.c.owner)
+                                    .where(runs.c.state == "running")).all():
+                if not owner_alive(row.owner):
+                    conn.execute(update(runs).where(runs.c.id == row.id)
+                                 .values(state="interrupted", finished_at=now))
+
+    def recent_runs(self, limit: int) -> list[RunRow]:
+        with self._transaction() as conn:
+            rows = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(limit)).all()
+            ids = [row.id for row in rows]
+            by_kind: dict[int, dict[str, int]] = {run_id: {} for run_id in ids}
+            if ids:
+                for item in conn.execute(select(failures.c.run_id, failures.c.kind,
+                                                func.count().label("n"))
+                                         .where(failures.c.run_id.in_(ids))
+                                         .group_by(failures.c.run_id, failures.c.kind)):
+                    by_kind[item.run_id][item.kind] = item.n
+        return [RunRow(
+            id=row.id, trigger=row.trigger, owner=row.owner,
+            started_at=as_utc(row.started_at) or utcnow(), finished_at=as_utc(row.finished_at),
+            duration_seconds=row.duration_seconds, state=row.state,
+            counts=RunCounts(feeds_polled=row.feeds_polled, entries_seen=row.entries_seen,
+                             articles_stored=row.articles_stored, duplicates=row.duplicates,
+                             near_duplicates=row.near_duplicates, filtered=row.filtered,
+                             failures=row.failures),
+            failures_by_kind=by_kind[row.id]) for row in rows]
+
+    def failure_totals(self) -> dict[str, int]:
+        with self._transaction() as conn:
+            return {row.kind: row.n for row in conn.execute(
+                select(failures.c.kind, func.count().label("n")).group_by(failures.c.kind))}
+
+
+def _article_row(row: Any) -> ArticleRow:
+    return ArticleRow(sequence=row.sequence, content_hash=row.content_hash, url=row.url,
+                      feed=row.feed, title=row.title, published=row.published,
+                      fetched_at=as_utc(row.fetched_at) or utcnow(), file_name=row.file_name,
+                      state=row.state, writer=row.writer)

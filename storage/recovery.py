@@ -1,0 +1,103 @@
+"""Recovery after a crash: a dead writer's half-done work is removed so it is redone cleanly.
+
+An article is stored in three steps: a "writing" index row claims its sequence and hash, the
+file is written atomically (temporary file, fsync, rename), then the row becomes "stored". A
+process killed in between leaves a "writing" row and perhaps a temporary or final file; the
+entry was not marked done, so the next poll fetches it again once recovery has cleared them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from storage.corpus import TEMP_PREFIX, temp_file_writer
+from storage.index import CorpusIndex
+
+log = logging.getLogger("source_ingest.recovery")
+
+
+@dataclass(frozen=True)
+class WriterIdentity:
+    """Who writes: host, process id and a per-start token (pid 1 repeats in containers)."""
+
+    host: str
+    pid: int
+    token: str
+
+    @property
+    def tag(self) -> str:
+        return f"{self.host}-{self.pid}-{self.token}"
+
+
+def new_writer_identity() -> WriterIdentity:
+    host = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:64] or "host"
+    return WriterIdentity(host=host, pid=os.getpid(), token=secrets.token_hex(4))
+
+
+def parse_writer_tag(tag: str) -> WriterIdentity | None:
+    match = re.match(r"^([A-Za-z0-9._]+)-(\d+)-([0-9a-f]+)$", tag)
+    if match is None:
+        return None
+    return WriterIdentity(host=match.group(1), pid=int(match.group(2)), token=match.group(3))
+
+
+def writer_is_alive(tag: str, me: WriterIdentity) -> bool | None:
+    """True/False when it can be told from this host; None for another host's writer."""
+    writer = parse_writer_tag(tag)
+    if writer is None:
+        return False
+    if writer.host != me.host:
+        return None
+    if writer.pid == me.pid:
+        return writer.token == me.token
+    try:
+        os.kill(writer.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    rows_removed: int
+    files_removed: int
+
+
+def recover_interrupted_writes(index: CorpusIndex, corpus_dir: Path, me: WriterIdentity,
+                               now: datetime, stale_after_seconds: float) -> RecoveryReport:
+    """Remove dead writers' "writing" rows with their files, and their temporary files."""
+    stale_before = now - timedelta(seconds=stale_after_seconds)
+    rows_removed = files_removed = 0
+    for row in index.writing_articles():
+        alive = writer_is_alive(row.writer, me)
+        if alive or (alive is None and row.fetched_at > stale_before):
+            continue
+        path = corpus_dir / row.file_name
+        if path.exists():
+            path.unlink()
+            files_removed += 1
+        index.forget_article(row.sequence)
+        rows_removed += 1
+        log.warning("removed interrupted write", extra={
+            "event": "recovered_write", "file": row.file_name, "writer": row.writer})
+    if corpus_dir.is_dir():
+        for path in corpus_dir.glob(f"{TEMP_PREFIX}*"):
+            tag = temp_file_writer(path.name)
+            alive = writer_is_alive(tag, me) if tag else False
+            too_old = datetime.fromtimestamp(path.stat().st_mtime, now.tzinfo) < stale_before
+            if alive or (alive is None and not too_old):
+                continue
+            path.unlink(missing_ok=True)
+            files_removed += 1
+            log.warning("removed temporary file", extra={
+                "event": "recovered_temp_file", "file": path.name})
+    return RecoveryReport(rows_removed=rows_removed, files_removed=files_removed)

@@ -1,0 +1,126 @@
+"""The index tables (SQLAlchemy Core). SQLite by default, PostgreSQL in production."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# A single-row counter: sequence numbers come from the database so that every process
+# (a manual fetch beside the service, or several replicas) gets unique ones.
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("sequence", Integer, primary_key=True, autoincrement=False),
+    Column("content_hash", String(64), nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("feed", String(64), nullable=False),
+    Column("title", Text, nullable=False, default=""),
+    Column("published", Date, nullable=True),
+    Column("fetched_at", DateTime(timezone=True), nullable=False),
+    Column("file_name", String(128), nullable=False, unique=True),
+    # "writing" while the file is being written, "stored" once it is in place; a crashed
+    # writer leaves "writing" rows that recovery removes with their file.
+    Column("state", String(16), nullable=False),
+    Column("writer", String(160), nullable=False),
+    Column("signature", LargeBinary, nullable=True),  # MinHash signature for near duplicates
+    Column("near_duplicate_of", Integer, nullable=True),
+)
+Index("ix_articles_url", articles.c.url)
+Index("ix_articles_state", articles.c.state)
+
+# Locality-sensitive hash bands of stored articles: candidates for near-duplicate checks.
+signature_bands = Table(
+    "signature_bands",
+    metadata,
+    Column("band", String(40), primary_key=True),
+    Column("sequence", Integer, primary_key=True),
+)
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("config_fingerprint", String(32), nullable=False),
+    Column("etag", Text, nullable=True),
+    Column("last_modified", Text, nullable=True),
+    Column("last_poll_at", DateTime(timezone=True), nullable=True),
+    Column("last_success_at", DateTime(timezone=True), nullable=True),
+    Column("next_poll_at", DateTime(timezone=True), nullable=False),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("last_error_kind", String(40), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("suspended", Boolean, nullable=False, default=False),
+    Column("lease_owner", String(160), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("articles_stored", Integer, nullable=False, default=0),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("feed", String(64), primary_key=True),
+    Column("entry_key", String(512), primary_key=True),
+    Column("url", Text, nullable=True),  # normalised link
+    # stored | duplicate | near_duplicate | filtered | failed (terminal) | retry
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("failure_kind", String(40), nullable=True),
+    Column("article_sequence", Integer, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_entries_url", entries.c.url)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trigger", String(16), nullable=False),  # schedule | manual
+    Column("owner", String(160), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("duration_seconds", Float, nullable=True),
+    Column("state", String(16), nullable=False),  # running | finished | interrupted | failed
+    Column("feeds_polled", Integer, nullable=False, default=0),
+    Column("entries_seen", Integer, nullable=False, default=0),
+    Column("articles_stored", Integer, nullable=False, default=0),
+    Column("duplicates", Integer, nullable=False, default=0),
+    Column("near_duplicates", Integer, nullable=False, default=0),
+    Column("filtered", Integer, nullable=False, default=0),
+    Column("failures", Integer, nullable=False, default=0),
+)
+
+failures = Table(
+    "failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("feed", String(64), nullable=False),
+    Column("url", Text, nullable=True),
+    Column("kind", String(40), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_failures_run", failures.c.run_id)

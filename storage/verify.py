@@ -1,0 +1,79 @@
+"""Check that the corpus folder and the index agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.textnorm import content_hash
+from storage.corpus import (
+    TEMP_PREFIX,
+    CorpusFormatError,
+    is_corpus_file_name,
+    read_corpus_file,
+)
+from storage.index import CorpusIndex
+
+
+@dataclass(frozen=True)
+class VerifyProblem:
+    kind: str  # missing_file | hash_mismatch | bad_format | orphan_file | temporary_file | unfinished_write | name_mismatch
+    file_name: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    articles_checked: int
+    files_seen: int
+    problems: tuple[VerifyProblem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_corpus(index: CorpusIndex, corpus_dir: Path) -> VerifyReport:
+    problems: list[VerifyProblem] = []
+    on_disk = {path.name for path in corpus_dir.iterdir()} if corpus_dir.is_dir() else set()
+    known: set[str] = set()
+    checked = 0
+    for row in index.iter_articles():
+        known.add(row.file_name)
+        checked += 1
+        if row.state != "stored":
+            problems.append(VerifyProblem("unfinished_write", row.file_name,
+                                          f"index row {row.sequence} is still being written "
+                                          f"by {row.writer}"))
+            continue
+        if row.file_name not in on_disk:
+            problems.append(VerifyProblem("missing_file", row.file_name,
+                                          f"index row {row.sequence} has no file"))
+            continue
+        try:
+            document = read_corpus_file(corpus_dir / row.file_name)
+        except CorpusFormatError as exc:
+            problems.append(VerifyProblem("bad_format", row.file_name, str(exc)))
+            continue
+        actual = content_hash(document.text)
+        if actual != row.content_hash:
+            problems.append(VerifyProblem("hash_mismatch", row.file_name,
+                                          f"text hash {actual[:16]} differs from the index "
+                                          f"({row.content_hash[:16]})"))
+        elif document.published != row.published:
+            problems.append(VerifyProblem("date_mismatch", row.file_name,
+                                          f"date header {document.published} differs from "
+                                          f"the index ({row.published})"))
+        if document.sequence != row.sequence:
+            problems.append(VerifyProblem("name_mismatch", row.file_name,
+                                          f"file name sequence {document.sequence} differs "
+                                          f"from the index ({row.sequence})"))
+    for name in sorted(on_disk - known):
+        if name.startswith(TEMP_PREFIX):
+            problems.append(VerifyProblem("temporary_file", name,
+                                          "temporary file left by an interrupted write"))
+        elif is_corpus_file_name(name):
+            problems.append(VerifyProblem("orphan_file", name, "corpus file not in the index"))
+    files_seen = sum(1 for name in on_disk if is_corpus_file_name(name))
+    return VerifyReport(articles_checked=checked, files_seen=files_seen,
+                        problems=tuple(problems))
