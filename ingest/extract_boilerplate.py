@@ -33,6 +33,8 @@ _BOILERPLATE = re.compile(
     r"trending|read-more|readmore|also-read|see-also|further-reading|author-bio|authorbio|"
     r"byline|skip-link|skiplink|toolbar|pagination|pager|print-only|sr-only|screen-reader|"
     r"visually-hidden|visuallyhidden|hidden|jump-link|tooltip|rating|caption|credit|"
+    r"disclaimer|author-info|about-the-author|author-bio|bio-|restricted|piano|regwall|upsell|"
+    r"pricing|infobox|enhancement|page-list|"
     r"(?:ad|ads|tags|tag-list|nav|meta|widget|teaser|teasers|banner|embed|toc)(?![a-z])"
     r")"
 )
@@ -41,6 +43,7 @@ _BOILERPLATE = re.compile(
 _ARTICLE_WORDS = re.compile(
     r"(?<![a-z])(?:(?:article|story|post|entry)[-_]?(?:body|text|content)|main-content)(?![a-z])"
 )
+_CAMEL_HUMP = re.compile(r"([a-z])([A-Z])")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")
 # A matched element holding more than this share of the page's paragraph text is the article
 # (or wraps it) whatever its class says, and stays.
@@ -77,7 +80,9 @@ def _is_furniture(node: LexborNode) -> bool:
         return True
     names = " ".join(
         value for value in (attributes.get("class"), attributes.get("id")) if value
-    ).lower()
+    )
+    # camelCase words are words too: "bottomByline" is a byline, "adCaption" an ad.
+    names = _CAMEL_HUMP.sub(r"\1-\2", names).lower()
     if not names or not _BOILERPLATE.search(names):
         return False
     return not _ARTICLE_WORDS.search(names)

@@ -352,6 +352,13 @@ async def _read_body(response: httpx.Response, cap: int, shown: str) -> bytes:
         # We only ask for gzip/deflate; stacked codings multiply a bomb's ratio.
         raise IngestFailure(FailureKind.UNSUPPORTED_CONTENT_TYPE,
                             f"{shown}: unsupported Content-Encoding {', '.join(codings)}")
+    if response.is_stream_consumed:
+        # In-memory responses (httpx.MockTransport, respx) arrive already read and decoded;
+        # there is nothing left to bound, only to measure.
+        if len(response.content) > cap:
+            raise IngestFailure(FailureKind.RESPONSE_TOO_LARGE,
+                                f"{shown}: body over the {cap}-byte cap")
+        return response.content
     decoder = _BoundedDecoder(codings[0] if codings else None, cap)
     parts: list[bytes] = []
     try:

@@ -160,8 +160,12 @@ def guarded_transport(
     allow_private: bool,
     limits: httpx.Limits,
     resolver: Resolver = resolve_with_loop,
+    inner: httpcore.AsyncNetworkBackend | None = None,
 ) -> httpx.AsyncHTTPTransport:
-    """An httpx transport whose every connection goes through `GuardedNetworkBackend`."""
+    """An httpx transport whose every connection goes through `GuardedNetworkBackend`.
+
+    `resolver` and `inner` (the backend that opens the sockets) are replaced only by tests.
+    """
     transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
     pool = httpcore.AsyncConnectionPool(
         ssl_context=httpx.create_ssl_context(trust_env=False),
@@ -169,7 +173,7 @@ def guarded_transport(
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
         network_backend=GuardedNetworkBackend(
-            allow_private=allow_private, resolver=resolver
+            allow_private=allow_private, resolver=resolver, inner=inner
         ),
     )
     _replace_pool(transport, pool)

@@ -8,6 +8,7 @@ in-process state.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -131,10 +132,9 @@ def open_index(database_url: str) -> CorpusIndex:
                 select(counters.c.value).where(counters.c.name == ARTICLE_SEQUENCE)
             ).first()
             if exists is None:
-                try:
+                # another process may create it first
+                with contextlib.suppress(IntegrityError):
                     conn.execute(insert(counters).values(name=ARTICLE_SEQUENCE, value=-1))
-                except IntegrityError:
-                    pass  # another process created it first
     except SQLAlchemyError as exc:
         raise IndexError_(
             f"cannot open database {redact_database_url(database_url)}: "
@@ -285,7 +285,8 @@ class CorpusIndex:
             delay = max(delay, min(feed.interval_seconds, schedule.max_backoff_seconds))
             conn.execute(update(feeds).where(feeds.c.name == feed.name).values(
                 last_poll_at=now, consecutive_failures=failures_in_row,
-                next_poll_at=now + timedelta(seconds=delay + rng.uniform(0, schedule.jitter_seconds)),
+                next_poll_at=now + timedelta(
+                    seconds=delay + rng.uniform(0, schedule.jitter_seconds)),
                 last_error_kind=kind, last_error=detail[:500],
                 suspended=failures_in_row >= schedule.suspend_after_failures,
                 lease_owner=None, lease_until=None))

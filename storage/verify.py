@@ -17,7 +17,9 @@ from storage.index import CorpusIndex
 
 @dataclass(frozen=True)
 class VerifyProblem:
-    kind: str  # missing_file | hash_mismatch | bad_format | orphan_file | temporary_file | unfinished_write | name_mismatch
+    # missing_file, hash_mismatch, date_mismatch, bad_format, name_mismatch, orphan_file,
+    # temporary_file or unfinished_write
+    kind: str
     file_name: str
     detail: str
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 
 @dataclass(frozen=True)
