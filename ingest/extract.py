@@ -9,6 +9,7 @@ full content the feed carried is used instead.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -24,6 +25,10 @@ from ingest.textnorm import normalize_paragraph, split_paragraphs
 # Less article text than this is a teaser, a paywall stub or an error page, not an article.
 _MIN_ARTICLE_CHARS = 200
 _LINK_LIST = 0.6
+_STANDFIRST_REACH = 8  # paragraphs above the body searched for the standfirst
+_STANDFIRST_MIN_WORDS = 6
+_STANDFIRST_OVERLAP = 0.8
+_WORD = re.compile(r"\w+")
 
 
 def extract_article(
@@ -43,7 +48,8 @@ def extract_article(
     if rules.keep:
         paragraphs, block = _kept_paragraphs(tree, rules.keep, notes), None
     else:
-        paragraphs, block = _scored_paragraphs(tree)
+        summaries = (*metadata.descriptions, normalize_paragraph(hints.summary))
+        paragraphs, block = _scored_paragraphs(tree, summaries)
     texts = [p.text for p in paragraphs]
     if sum(len(text) for text in texts) < _MIN_ARTICLE_CHARS:
         fallback = _fallback_paragraphs(hints, metadata)
@@ -116,17 +122,46 @@ def _has_kept_ancestor(node: LexborNode, wanted: set[int]) -> bool:
     return False
 
 
-def _scored_paragraphs(tree: LexborHTMLParser) -> tuple[list[Paragraph], LexborNode | None]:
+def _scored_paragraphs(
+    tree: LexborHTMLParser, summaries: tuple[str, ...]
+) -> tuple[list[Paragraph], LexborNode | None]:
     body = tree.body
     if body is None:
         return [], None
     remove_boilerplate(tree)
     paragraphs, nodes = paragraphs_of(body)
-    container = best_container(paragraphs)
+    declared = frozenset(
+        mem_id
+        for mem_id, node in nodes.items()
+        if node.tag == "article" or node.attributes.get("itemprop") == "articleBody"
+    )
+    container = best_container(paragraphs, declared)
     if container is None:
         return [], None
-    chosen = [p for p in paragraphs if container in p.containers]
+    first = next(i for i, p in enumerate(paragraphs) if container in p.containers)
+    chosen = [p for p in paragraphs[first:] if container in p.containers]
+    standfirst = _standfirst(paragraphs[max(0, first - _STANDFIRST_REACH) : first], summaries)
+    if standfirst is not None:
+        chosen.insert(0, standfirst)
     return [p for p in chosen if p.link_density <= _LINK_LIST], nodes[container]
+
+
+def _standfirst(before: list[Paragraph], summaries: tuple[str, ...]) -> Paragraph | None:
+    """The lead paragraph above the article body, recognised as the page's own summary.
+
+    It sits in the header beside headline and byline, outside the body element, but it is
+    the first thing the journalist wrote; it is kept when the page (or the feed) declares it
+    as the article's description.
+    """
+    wanted = [set(_WORD.findall(s.casefold())) for s in summaries if s]
+    for paragraph in reversed(before):
+        words = set(_WORD.findall(paragraph.text.casefold()))
+        if len(words) < _STANDFIRST_MIN_WORDS:
+            continue
+        for summary in wanted:
+            if len(words & summary) >= _STANDFIRST_OVERLAP * max(len(words), len(summary)):
+                return paragraph
+    return None
 
 
 def _fallback_paragraphs(hints: ExtractionHints, metadata: PageMetadata) -> list[str]:

@@ -38,6 +38,7 @@ _DATE_META_NAMES = (
 )  # fmt: skip
 _DATE_META_RANK = {name: rank for rank, name in enumerate(_DATE_META_NAMES)}
 _TITLE_META_NAMES = ("og:title", "twitter:title")
+_DESCRIPTION_META_NAMES = ("og:description", "description", "twitter:description")
 # JSON-LD is page data, often hand-written: tolerate trailing commas before } or ].
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
@@ -48,6 +49,7 @@ class PageMetadata:
     published: date | None
     date_source: str  # "json-ld", "meta" or ""
     article_body: str  # JSON-LD articleBody of the page's article, "" when absent
+    descriptions: tuple[str, ...]  # the page's own summaries of the article (og, meta, JSON-LD)
 
 
 def read_metadata(tree: LexborHTMLParser, url: str) -> PageMetadata:
@@ -64,11 +66,15 @@ def read_metadata(tree: LexborHTMLParser, url: str) -> PageMetadata:
     if published is None:
         published, source = _meta_date(metas), "meta"
     body = _text(main.get("articleBody")) if main is not None else ""
+    descriptions = [metas.get(name, "") for name in _DESCRIPTION_META_NAMES]
+    if main is not None:
+        descriptions.append(_text(main.get("description")))
     return PageMetadata(
         title=normalize_paragraph(title),
         published=published,
         date_source=source if published else "",
         article_body=body,
+        descriptions=tuple(dict.fromkeys(normalize_paragraph(d) for d in descriptions if d)),
     )
 
 

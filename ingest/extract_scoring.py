@@ -22,7 +22,9 @@ _SHORT = 40
 _LINK_HEAVY = 0.5
 # What a line of furniture costs: enough that ten menu items outweigh a short paragraph.
 _FURNITURE_COST = 12.0
-TIGHT = 0.85
+# Share of the best score the chosen, tighter element must keep.
+_TIGHT_SHARE = 0.85
+_DECLARED_SHARE = 0.6
 
 
 def paragraph_weight(paragraph: Paragraph) -> float:
@@ -41,8 +43,13 @@ def paragraph_weight(paragraph: Paragraph) -> float:
     return prose + 10.0 * min(clauses, 5)
 
 
-def best_container(paragraphs: list[Paragraph]) -> int | None:
-    """mem_id of the element whose paragraphs weigh most (the deepest one on a tie)."""
+def best_container(paragraphs: list[Paragraph], declared: frozenset[int]) -> int | None:
+    """mem_id of the element that holds the article text.
+
+    `declared` are the elements the markup itself calls the article (<article>,
+    itemprop=articleBody): one of them is trusted with a little less of the prose than an
+    anonymous <div> would need, since what it leaves out is usually an overlay or a teaser.
+    """
     scores: dict[int, float] = defaultdict(float)
     depths: dict[int, int] = {}
     for paragraph in paragraphs:
@@ -57,5 +64,9 @@ def best_container(paragraphs: list[Paragraph]) -> int | None:
         return None
     # The tightest element that still holds nearly all the prose: the wrapper that adds a
     # headline, a byline and a date line scores a little more, but those are not body text.
-    close = [c for c in scores if scores[c] >= TIGHT * top]
+    close = [
+        c
+        for c in scores
+        if scores[c] >= (_DECLARED_SHARE if c in declared else _TIGHT_SHARE) * top
+    ]
     return max(close, key=lambda container: (depths[container], scores[container]))
