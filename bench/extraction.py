@@ -173,7 +173,10 @@ def _date_cell(page: Page, run: Run) -> str:
 
 
 def report(pages: list[Page], ours: Run, theirs: Run) -> None:
-    header = f"{'page':40} {'P':>5} {'R':>5} {'F1':>5} | {'tP':>5} {'tR':>5} {'tF1':>5} | date  / t-date"
+    header = (
+        f"{'page':40} {'P':>5} {'R':>5} {'F1':>5} | "
+        f"{'tP':>5} {'tR':>5} {'tF1':>5} | date  / t-date"
+    )
     print(header)
     print("-" * len(header))
     our_scores: dict[str, Score] = {}

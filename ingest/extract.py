@@ -14,9 +14,14 @@ from datetime import date
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from ingest.dates import parse_publisher_date
 from ingest.extract_boilerplate import remove_boilerplate
-from ingest.extract_metadata import PageMetadata, read_metadata
+from ingest.extract_cleanup import tidy_paragraphs
+from ingest.extract_metadata import (
+    PageMetadata,
+    date_near_article,
+    dateline_date,
+    read_metadata,
+)
 from ingest.extract_paragraphs import Paragraph, paragraphs_of
 from ingest.extract_scoring import best_container
 from ingest.records import ExtractedArticle, ExtractionHints, SiteRules
@@ -25,6 +30,7 @@ from ingest.textnorm import normalize_paragraph, split_paragraphs
 # Less article text than this is a teaser, a paywall stub or an error page, not an article.
 _MIN_ARTICLE_CHARS = 200
 _LINK_LIST = 0.6
+_DATELINE_REACH = 2  # the story's first paragraph, or the one after a byline
 _STANDFIRST_REACH = 8  # paragraphs above the body searched for the standfirst
 _STANDFIRST_MIN_WORDS = 6
 _STANDFIRST_OVERLAP = 0.8
@@ -58,8 +64,8 @@ def extract_article(
             notes.append("page had no article text: used " + (
                 "the feed's content" if hints.content_html else "the page's JSON-LD body"
             ))
-    texts = _without_title(texts, metadata.title or hints.title)
-    published, date_source = _publication_date(hints, metadata, block)
+    texts = tidy_paragraphs(texts, metadata.title or hints.title)
+    published, date_source = _publication_date(hints, metadata, block, texts)
     return ExtractedArticle(
         title=normalize_paragraph(hints.title) or metadata.title,
         paragraphs=tuple(texts),
@@ -176,29 +182,22 @@ def _fallback_paragraphs(hints: ExtractionHints, metadata: PageMetadata) -> list
     return []
 
 
-def _without_title(texts: list[str], title: str) -> list[str]:
-    """The headline is stored as the title; repeated as the first paragraph it is not body."""
-    if texts and title and _same_text(texts[0], title):
-        return texts[1:]
-    return texts
-
-
-def _same_text(a: str, b: str) -> bool:
-    a, b = a.casefold(), b.casefold()
-    return a == b or (len(a) > 15 and b.startswith(a))
-
-
 def _publication_date(
-    hints: ExtractionHints, metadata: PageMetadata, block: LexborNode | None
+    hints: ExtractionHints,
+    metadata: PageMetadata,
+    block: LexborNode | None,
+    paragraphs: list[str],
 ) -> tuple[date | None, str]:
     if hints.published is not None:
         return hints.published, "feed"
     if metadata.published is not None:
         return metadata.published, metadata.date_source
     if block is not None:
-        for node in block.css("time"):
-            value = node.attributes.get("datetime")
-            found = parse_publisher_date(value) if value else None
-            if found is not None:
-                return found, "time"
+        found = date_near_article(block)
+        if found is not None:
+            return found, "time"
+    for paragraph in paragraphs[:_DATELINE_REACH]:
+        found = dateline_date(paragraph)
+        if found is not None:
+            return found, "dateline"
     return None, ""

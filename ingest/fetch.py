@@ -98,8 +98,16 @@ class PageFetcher:
             # refuses them so no state leaks between fetches or grows without bound.
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
             headers={"User-Agent": s.user_agent, "Accept-Encoding": _ACCEPT_ENCODING},
+            event_hooks={"response": [self._check_location]},
         )
         return self
+
+    async def _check_location(self, response: httpx.Response) -> None:
+        # httpx builds the redirect request inside send() even with follow_redirects=False and
+        # reports a bad Location as a protocol error; response hooks run before that, so a bad
+        # or forbidden Location is reported here as what it is.
+        if response.has_redirect_location:
+            self._checked_url(response.headers["Location"], response.request.url)
 
     async def __aexit__(
         self,
@@ -221,6 +229,10 @@ class PageFetcher:
                 FailureKind.TIMEOUT,
                 f"{_shown(request.url)}: no complete response within "
                 f"{self._settings.total_timeout:g} s",
+            ) from exc
+        except httpx.InvalidURL as exc:
+            raise IngestFailure(
+                FailureKind.INVALID_URL, f"{_shown(request.url)}: {_one_line(str(exc))}"
             ) from exc
         except httpx.HTTPError as exc:
             failure = _failure_from_error(exc, request.url)
@@ -388,7 +400,7 @@ def _status_failure(response: httpx.Response, shown: str) -> IngestFailure | _Re
     elif status >= 500:
         kind = FailureKind.HTTP_SERVER_ERROR
     elif 300 <= status < 400:
-        return IngestFailure(FailureKind.HTTP_SERVER_ERROR, f"{detail} without a Location")
+        return IngestFailure(FailureKind.HTTP_SERVER_ERROR, f"{detail}, not a redirect to follow")
     else:
         return IngestFailure(FailureKind.HTTP_CLIENT_ERROR, detail)
     retry_after = _retry_after_seconds(response.headers.get("Retry-After"), time.time())
@@ -438,6 +450,8 @@ def _is_worth_retrying(exc: httpx.HTTPError) -> bool:
 
 
 def _cause(exc: BaseException, kind: type[_E]) -> _E | None:
+    # __context__ as well as __cause__: httpcore's pool re-raises with `raise exc from None`,
+    # which drops the explicit cause (the socket.gaierror) but keeps the context.
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:

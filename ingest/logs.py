@@ -15,12 +15,15 @@ from typing import Any, TextIO
 
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 _URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]+@")
-_BEARER = re.compile(r"(?i)(bearer\s+|authorization[\"']?\s*[:=]\s*[\"']?)[^\s\"',]+")
+_AUTHORIZATION = re.compile(
+    r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+|basic\s+)?)[^\s\"',]+")
+_BEARER = re.compile(r"(?i)(bearer\s+)(?!\*\*\*)[^\s\"',]+")
 _PASSWORD_PARAM = re.compile(r"(?i)(password=)[^&\s]+")
 
 
 def redact_secrets(text: str) -> str:
     text = _URL_PASSWORD.sub(r"\1***@", text)
+    text = _AUTHORIZATION.sub(r"\1***", text)
     text = _BEARER.sub(r"\1***", text)
     return _PASSWORD_PARAM.sub(r"\1***", text)
 

@@ -24,7 +24,7 @@ from ingest.failures import FailureKind, IngestFailure
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> addresses as strings, in the resolver's preference order.
 Resolver = Callable[[str, int], Awaitable[list[str]]]
-SocketOption = (
+_SocketOption = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
 )
 
@@ -103,7 +103,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
+        socket_options: Iterable[_SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         addresses = await self._checked_addresses(host, port, timeout)
         error: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
@@ -122,7 +122,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         self,
         path: str,
         timeout: float | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
+        socket_options: Iterable[_SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         raise IngestFailure(FailureKind.BLOCKED_ADDRESS, "unix sockets are never fetched")
 

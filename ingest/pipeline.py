@@ -24,7 +24,7 @@ from ingest.decode import decode_html
 from ingest.extract import extract_article
 from ingest.failures import FailureKind, IngestFailure
 from ingest.feeds import parse_feed
-from ingest.fetch import PageFetcher
+from ingest.fetch import Observe, PageFetcher
 from ingest.filters import article_matches_all, rejection_reason
 from ingest.neardup import best_near_duplicate, text_signature
 from ingest.records import Article, ExtractionHints, FeedEntry
@@ -117,7 +117,8 @@ class _RunContext:
 async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
                     writer: WriterIdentity, *, observer: RunObserver | None = None,
                     stop: asyncio.Event | None = None,
-                    transport: httpx.AsyncBaseTransport | None = None) -> RunSummary | None:
+                    transport: httpx.AsyncBaseTransport | None = None,
+                    observe_fetch: Observe | None = None) -> RunSummary | None:
     """Run one fetch. Returns None for a scheduled run that found no feed due."""
     observer = observer or SilentObserver()
     started = time.monotonic()
@@ -143,7 +144,8 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
     observer.feeds_claimed([state.name for state in claimed])
     state = "interrupted"
     try:
-        async with PageFetcher(settings.fetch, transport=transport) as fetcher:
+        async with PageFetcher(settings.fetch, transport=transport,
+                               observe=observe_fetch) as fetcher:
             context = _RunContext(settings=settings, index=index, fetcher=fetcher,
                                   writer=writer, observer=observer, tally=tally,
                                   rng=random.Random())

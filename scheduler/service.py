@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
@@ -21,6 +22,7 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from config.settings import Settings
+from ingest.metrics import ServiceMetrics
 from ingest.pipeline import RunObserver, RunRequest, RunSummary, run_fetch
 from storage.index import CorpusIndex
 from storage.recovery import WriterIdentity
@@ -42,6 +44,7 @@ class ServiceState:
     started_at: float = field(default_factory=time.monotonic)
     last_check: float | None = None
     runs_in_flight: set[asyncio.Task[RunSummary | None]] = field(default_factory=set)
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
 
     def scheduler_alive(self) -> bool:
         """Alive when a check ran within three check intervals (or the service just started)."""
@@ -53,9 +56,11 @@ class ServiceState:
                   observer: RunObserver | None = None) -> asyncio.Task[RunSummary | None]:
         task = asyncio.get_running_loop().create_task(
             run_fetch(self.settings, self.index, request, self.writer, observer=observer,
-                      stop=self.stop, transport=self.transport))
+                      stop=self.stop, transport=self.transport,
+                      observe_fetch=self.metrics.fetch_latency.observe))
         self.runs_in_flight.add(task)
         task.add_done_callback(self._run_done)
+        task.add_done_callback(functools.partial(self.metrics.run_done, request.trigger))
         return task
 
     def _run_done(self, task: asyncio.Task[RunSummary | None]) -> None:
