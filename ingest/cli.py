@@ -18,7 +18,7 @@ from ingest.logs import configure_logging
 from ingest.pipeline import RunRequest, RunSummary, run_fetch
 from ingest.progress import LogProgress, TerminalProgress
 from ingest.status import build_status, render_status, status_as_json
-from storage.index import CorpusIndex, IndexError_, open_index, redact_database_url, utcnow
+from storage.index import CorpusIndex, DatabaseError, open_index, redact_database_url, utcnow
 from storage.recovery import new_writer_identity
 
 EXIT_CONFIG = 2
@@ -45,7 +45,7 @@ def _settings(ctx: click.Context) -> Settings:
 def _index(settings: Settings) -> CorpusIndex:
     try:
         return open_index(settings.storage.database_url)
-    except IndexError_ as exc:
+    except DatabaseError as exc:
         _fail(f"database error: {exc}", EXIT_DATABASE)
         raise AssertionError from exc
 
@@ -93,7 +93,7 @@ def run(ctx: click.Context, http_listen: str | None) -> None:
 
     try:
         asyncio.run(main())
-    except IndexError_ as exc:
+    except DatabaseError as exc:
         _fail(f"database error: {exc}", EXIT_DATABASE)
     except ConfigError as exc:
         _fail(f"configuration error: {exc}", EXIT_CONFIG)
@@ -128,7 +128,7 @@ def fetch(ctx: click.Context, feed_names: tuple[str, ...]) -> None:
 
     try:
         summary = asyncio.run(main())
-    except IndexError_ as exc:
+    except DatabaseError as exc:
         _fail(f"database error: {exc}", EXIT_DATABASE)
         return
     finally:
@@ -170,7 +170,7 @@ def status(ctx: click.Context, as_json: bool, run_count: int) -> None:
     index = _index(settings)
     try:
         report = build_status(settings, index, run_count)
-    except IndexError_ as exc:
+    except DatabaseError as exc:
         _fail(f"database error: {exc}", EXIT_DATABASE)
         return
     finally:
@@ -248,7 +248,7 @@ def verify(ctx: click.Context) -> None:
     index = _index(settings)
     try:
         report = verify_corpus(index, settings.storage.corpus_dir)
-    except IndexError_ as exc:
+    except DatabaseError as exc:
         _fail(f"database error: {exc}", EXIT_DATABASE)
         return
     finally:

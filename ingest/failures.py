@@ -6,10 +6,10 @@ article so the status log counts failures by kind instead of echoing exception t
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class FailureKind(str, Enum):
+class FailureKind(StrEnum):
     INVALID_URL = "invalid_url"
     BLOCKED_ADDRESS = "blocked_address"
     DNS_ERROR = "dns_error"

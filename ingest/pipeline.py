@@ -31,7 +31,14 @@ from ingest.records import Article, ExtractionHints, FeedEntry
 from ingest.textnorm import content_hash, normalize_text
 from ingest.urls import normalize_url
 from storage.corpus import corpus_file_name, write_corpus_file
-from storage.index import CorpusIndex, DuplicateArticle, FeedState, RunCounts, utcnow
+from storage.index import (
+    CorpusIndex,
+    DatabaseError,
+    DuplicateArticle,
+    FeedState,
+    RunCounts,
+    utcnow,
+)
 from storage.recovery import WriterIdentity, recover_interrupted_writes
 
 log = logging.getLogger("source_ingest.pipeline")
@@ -152,11 +159,17 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
             work = asyncio.gather(*(_process_feed(context, settings.feed(s.name), s)
                                     for s in claimed))
             state = await _until_stopped(work, stop, context, [s.name for s in claimed])
+    except DatabaseError:
+        state = "failed"
+        raise
     finally:
-        if state != "finished":
-            for name in claimed_names:
-                index.release_feed(name, writer.tag)
-        index.finish_run(run_id, tally.counts(), state, utcnow())
+        # Best effort: when the database itself failed these may fail too, and the leases
+        # then simply expire.
+        with contextlib.suppress(DatabaseError):
+            if state != "finished":
+                for name in claimed_names:
+                    index.release_feed(name, writer.tag)
+            index.finish_run(run_id, tally.counts(), state, utcnow())
     summary = RunSummary(run_id=run_id, trigger=request.trigger, state=state,
                          counts=tally.counts(), failures_by_kind=dict(tally.failure_kinds),
                          busy_feeds=busy, duration_seconds=time.monotonic() - started)
@@ -221,6 +234,13 @@ async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedSta
     except IngestFailure as failure:
         _record_feed_failure(context, feed, failure)
         return
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        log.exception("feed crashed", extra={"event": "feed_internal_error", "feed": feed.name})
+        _record_feed_failure(context, feed, IngestFailure(
+            FailureKind.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"))
+        return
     tally.entries_seen += len(entries)
     settled = context.index.settled_entry_keys(
         feed.name, [entry.key for entry in entries], context.settings.schedule.max_entry_attempts)
@@ -266,6 +286,14 @@ async def _process_entry(context: _RunContext, feed: FeedSettings, entry: FeedEn
     try:
         outcome = await _ingest_entry(context, feed, entry)
     except IngestFailure as failure:
+        outcome = _record_entry_failure(context, feed, entry, failure)
+    except DatabaseError:
+        raise  # the database is gone: the run cannot record anything more
+    except Exception as exc:
+        # A bug must cost one article, not the run: record it with its traceback.
+        log.exception("article crashed", extra={"event": "article_internal_error",
+                                                "feed": feed.name, "url": entry.url})
+        failure = IngestFailure(FailureKind.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
         outcome = _record_entry_failure(context, feed, entry, failure)
     context.tally.outcomes[outcome] += 1
     context.observer.entry_done(feed.name, outcome)

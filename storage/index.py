@@ -40,7 +40,7 @@ ARTICLE_SEQUENCE = "article_sequence"
 TERMINAL_ENTRY_STATES = ("stored", "duplicate", "near_duplicate", "filtered", "failed")
 
 
-class IndexError_(Exception):
+class DatabaseError(Exception):
     """The index database cannot be reached or used."""
 
 
@@ -136,7 +136,7 @@ def open_index(database_url: str) -> CorpusIndex:
                 with contextlib.suppress(IntegrityError):
                     conn.execute(insert(counters).values(name=ARTICLE_SEQUENCE, value=-1))
     except SQLAlchemyError as exc:
-        raise IndexError_(
+        raise DatabaseError(
             f"cannot open database {redact_database_url(database_url)}: "
             f"{_one_line(exc)}"
         ) from exc
@@ -190,7 +190,7 @@ class CorpusIndex:
         except IntegrityError:
             raise
         except SQLAlchemyError as exc:
-            raise IndexError_(f"database error: {_one_line(exc)}") from exc
+            raise DatabaseError(f"database error: {_one_line(exc)}") from exc
 
     def ping(self) -> None:
         with self._transaction() as conn:

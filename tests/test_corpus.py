@@ -68,7 +68,7 @@ def test_reading_then_writing_gives_the_same_bytes(content: str) -> None:
 
 def test_reader_does_not_require_hash_to_match_text(tmp_path: Path) -> None:
     path = tmp_path / "003_0123456789abcdef.txt"
-    path.write_bytes(" date 2024-02-29 Leap day text.".encode())
+    path.write_bytes(b" date 2024-02-29 Leap day text.")
     document = read_corpus_file(path)
     assert document.hash_prefix == "0123456789abcdef"
     assert document.published == date(2024, 2, 29)
