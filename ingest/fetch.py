@@ -282,7 +282,8 @@ class PageFetcher:
         try:
             url = httpx.URL(base).join(target)
         except (httpx.InvalidURL, ValueError) as exc:
-            raise IngestFailure(FailureKind.INVALID_URL, f"{_shown(str(target))}: {exc}") from exc
+            raise IngestFailure(FailureKind.INVALID_URL,
+                                f"{_shown(str(target))}: {_one_line(str(exc))}") from exc
         if not is_http_url(str(url)):
             raise IngestFailure(FailureKind.INVALID_URL,
                                 f"{_shown(url)}: not an absolute http(s) URL")

@@ -174,7 +174,7 @@ def test_http_status_maps_to_failure_kind(status: int, kind: FailureKind) -> Non
     failure = failure_of(router, "https://news.example/a")
 
     assert failure.kind is kind
-    assert failure.detail == f"https://news.example/a: HTTP {status}" or status == 300
+    assert failure.detail.startswith(f"https://news.example/a: HTTP {status}")
 
 
 def _raising(error: type[httpx.HTTPError], message: str, cause: BaseException | None = None
@@ -347,6 +347,27 @@ def test_retry_after_longer_than_cap_gives_up_without_sleeping(sleeps: list[floa
     assert failure.kind is FailureKind.HTTP_TOO_MANY_REQUESTS
     assert "3600 s" in failure.detail
     assert route.call_count == 1 and sleeps == []
+
+
+def test_unavailable_for_longer_than_cap_stays_a_server_error(sleeps: list[float]) -> None:
+    router = respx.Router()
+    router.get("https://news.example/a").respond(503, headers={"Retry-After": "7200"})
+
+    failure = failure_of(router, "https://news.example/a", FetchSettings(retries=2))
+
+    assert failure.kind is FailureKind.HTTP_SERVER_ERROR and sleeps == []
+
+
+def test_observe_gets_no_status_when_no_response_came() -> None:
+    observed: list[tuple[str, int | None]] = []
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    failure_of(refused, "https://down.example/",
+               observe=lambda host, seconds, status: observed.append((host, status)))
+
+    assert observed == [("down.example", None)]
 
 
 def test_unparseable_retry_after_falls_back_to_backoff(sleeps: list[float]) -> None:
