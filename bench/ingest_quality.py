@@ -34,7 +34,7 @@ from tests.loopback import Route, serve_site  # noqa: E402
 DEFAULT_DATA = _REPO.parent / "shared" / "data" / "articles"
 
 
-def _feed(items: list[tuple[str, str, str]]) -> bytes:
+def _feed(items: list[tuple[str, str, str, str]]) -> bytes:
     rendered = "\n".join(
         f"<item><title>{html.escape(title)}</title><link>{html.escape(link)}</link>"
         f"<guid isPermaLink=\"false\">{html.escape(guid)}</guid>{extra}</item>"
