@@ -31,6 +31,7 @@ class LoopbackSite:
     port: int = 0
     routes: dict[str, Route | Handler] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
+    not_modified: dict[str, int] = field(default_factory=dict)  # 304 answers per path
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str) -> str:
@@ -67,6 +68,8 @@ def _make_handler(site: LoopbackSite) -> type[BaseHTTPRequestHandler]:
                 time.sleep(route.delay_seconds)
             tag = '"' + hashlib.sha256(route.body).hexdigest()[:16] + '"'
             if route.etag and route.status == 200 and self.headers.get("If-None-Match") == tag:
+                with site.lock:
+                    site.not_modified[path] = site.not_modified.get(path, 0) + 1
                 self._send(304, b"", route.content_type, (("ETag", tag),))
                 return
             extra = (("ETag", tag),) if route.etag and route.status == 200 else ()

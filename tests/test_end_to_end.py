@@ -93,6 +93,9 @@ def test_fetch_stores_clean_files_then_service_picks_up_new_entry(
         second = run_cli("--config", str(config), "fetch", cwd=tmp_path)
         assert second.returncode == 0, second.stderr
         assert "articles stored     0" in second.stdout
+        # Conditional GET: the unchanged feeds answered 304 to the second poll.
+        assert site.not_modified.get("/world.xml") == 1
+        assert site.not_modified.get("/region.xml") == 1
         assert _corpus(corpus_dir) == files
         article_hits = site.hit_count("/news/1.html")
 
