@@ -19,6 +19,7 @@ from ingest.pipeline import RunRequest, RunSummary, run_fetch
 from ingest.progress import LogProgress, TerminalProgress
 from ingest.status import build_status, render_status, status_as_json
 from storage.index import CorpusIndex, DatabaseError, open_index, redact_database_url, utcnow
+from storage.migrate import SchemaRevision, database_revision
 from storage.recovery import new_writer_identity
 
 EXIT_CONFIG = 2
@@ -54,13 +55,18 @@ def _index(settings: Settings) -> CorpusIndex:
 @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
               help="TOML configuration (default: $SOURCE_INGEST_CONFIG or "
                    "config/source-ingest.toml).")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-level", default=None,
+              type=click.Choice(["debug", "info", "warning", "error"]),
+              help="Default: info; warning for `fetch` on a terminal, where the progress bar "
+                   "shows the rest.")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, log_level: str) -> None:
+def cli(ctx: click.Context, config: str | None, log_level: str | None) -> None:
     """Watch news feeds and turn them into a clean, deduplicated text corpus."""
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
+    if log_level is None:
+        quiet = ctx.invoked_subcommand == "fetch" and sys.stderr.isatty()
+        log_level = "warning" if quiet else "info"
     configure_logging(level=getattr(logging, log_level.upper()))
 
 
@@ -259,6 +265,53 @@ def verify(ctx: click.Context) -> None:
     click.echo(f"checked {report.articles_checked} index rows and {report.files_seen} files "
                f"in {settings.storage.corpus_dir}: {verdict}")
     sys.exit(0 if report.ok else EXIT_PROBLEMS)
+
+
+@cli.group()
+def db() -> None:
+    """Show or upgrade the index database's schema (Alembic migrations)."""
+
+
+def _schema_revision(settings: Settings) -> SchemaRevision:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = settings.storage.database_url
+    try:
+        return database_revision(url)
+    except SQLAlchemyError as exc:
+        _fail(f"database error: cannot read {redact_database_url(url)}: "
+              f"{str(getattr(exc, 'orig', None) or exc).strip().splitlines()[0]}",
+              EXIT_DATABASE)
+        raise AssertionError from exc
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply pending migrations now (`run` also does it at start, under a lock)."""
+    settings = _settings(ctx)
+    before = _schema_revision(settings)
+    _index(settings).close()
+    after = _schema_revision(settings)
+    change = "already current" if before.current == after.current else \
+        f"upgraded from {before.current or 'an empty database'}"
+    click.echo(f"{redact_database_url(settings.storage.database_url)}: schema at revision "
+               f"{after.current} ({change})")
+
+
+@db.command("current")
+@click.pass_context
+def db_current(ctx: click.Context) -> None:
+    """Show the schema revision; exit 1 when migrations are pending."""
+    settings = _settings(ctx)
+    revision = _schema_revision(settings)
+    if revision.is_current:
+        verdict = "up to date"
+    else:
+        verdict = f"migrations pending (latest {revision.head}): run `source-ingest db upgrade`"
+    click.echo(f"{redact_database_url(settings.storage.database_url)}: schema at revision "
+               f"{revision.current or 'none (empty database)'}, {verdict}")
+    sys.exit(0 if revision.is_current else EXIT_PROBLEMS)
 
 
 @cli.group()

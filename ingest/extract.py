@@ -12,25 +12,19 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from ingest.extract_boilerplate import remove_boilerplate
 from ingest.extract_cleanup import tidy_paragraphs
-from ingest.extract_metadata import (
-    PageMetadata,
-    date_near_article,
-    dateline_date,
-    read_metadata,
-)
+from ingest.extract_metadata import PageMetadata, read_metadata
+from ingest.extract_page_dates import PageDates, dateline_date, header_date, read_page_dates
 from ingest.extract_paragraphs import Paragraph, paragraphs_of
-from ingest.extract_scoring import best_container
+from ingest.extract_scoring import best_container, is_furniture_line
 from ingest.records import ExtractedArticle, ExtractionHints, SiteRules
 from ingest.textnorm import normalize_paragraph, split_paragraphs
 
 # Less article text than this is a teaser, a paywall stub or an error page, not an article.
 _MIN_ARTICLE_CHARS = 200
-_LINK_LIST = 0.6
-_DATELINE_REACH = 2  # the story's first paragraph, or the one after a byline
 _STANDFIRST_REACH = 8  # paragraphs above the body searched for the standfirst
 _STANDFIRST_MIN_WORDS = 6
 _STANDFIRST_OVERLAP = 0.8
@@ -51,21 +45,35 @@ def extract_article(
     metadata = read_metadata(tree, url)
     notes: list[str] = []
     _apply_drop_rules(tree, rules.drop, notes)
+    # The page body is searched for a date only when neither feed nor metadata gave one.
+    wants_page_date = hints.published is None and metadata.published is None
+    page_dates = read_page_dates(tree.body) if wants_page_date and tree.body else None
     if rules.keep:
-        paragraphs, block = _kept_paragraphs(tree, rules.keep, notes), None
+        paragraphs = _kept_paragraphs(tree, rules.keep, notes)
+        chain = paragraphs[0].containers if paragraphs else ()
     else:
         summaries = (*metadata.descriptions, normalize_paragraph(hints.summary))
-        paragraphs, block = _scored_paragraphs(tree, summaries)
+        paragraphs, chain = _scored_paragraphs(tree, summaries)
+    # Where the article's text begins: the element of its first paragraph below `chain`.
+    first_text = next(
+        (p.containers[-1] for p in paragraphs if p.containers[: len(chain)] == chain), None
+    )
     texts = [p.text for p in paragraphs]
-    if sum(len(text) for text in texts) < _MIN_ARTICLE_CHARS:
+    found_chars = sum(len(text) for text in texts)
+    if found_chars < _MIN_ARTICLE_CHARS:
         fallback = _fallback_paragraphs(hints, metadata)
-        if fallback:
+        if sum(len(text) for text in fallback) > found_chars:
             texts = fallback
             notes.append("page had no article text: used " + (
                 "the feed's content" if hints.content_html else "the page's JSON-LD body"
             ))
     texts = tidy_paragraphs(texts, metadata.title or hints.title)
-    published, date_source = _publication_date(hints, metadata, block, texts)
+    located = (
+        (page_dates, chain, first_text)
+        if page_dates is not None and first_text is not None
+        else None
+    )
+    published, date_source = _publication_date(hints, metadata, located, texts)
     return ExtractedArticle(
         title=normalize_paragraph(hints.title) or metadata.title,
         paragraphs=tuple(texts),
@@ -101,7 +109,7 @@ def _kept_paragraphs(
 def _select(tree: LexborHTMLParser, selector: str, notes: list[str]) -> list[LexborNode]:
     try:
         return list(tree.css(selector))
-    except ValueError:
+    except (ValueError, SelectolaxError):
         # A bad selector in configuration must not stop the feed; the note says which one.
         notes.append(f"invalid CSS selector in site rules: {selector!r}")
         return []
@@ -130,10 +138,11 @@ def _has_kept_ancestor(node: LexborNode, wanted: set[int]) -> bool:
 
 def _scored_paragraphs(
     tree: LexborHTMLParser, summaries: tuple[str, ...]
-) -> tuple[list[Paragraph], LexborNode | None]:
+) -> tuple[list[Paragraph], tuple[int, ...]]:
+    """The article's paragraphs, and the mem_ids from <body> down to its element."""
     body = tree.body
     if body is None:
-        return [], None
+        return [], ()
     remove_boilerplate(tree)
     paragraphs, nodes = paragraphs_of(body)
     declared = frozenset(
@@ -143,13 +152,15 @@ def _scored_paragraphs(
     )
     container = best_container(paragraphs, declared)
     if container is None:
-        return [], None
+        return [], ()
     first = next(i for i, p in enumerate(paragraphs) if container in p.containers)
+    enclosing = paragraphs[first].containers
+    chain = enclosing[: enclosing.index(container) + 1]
     chosen = [p for p in paragraphs[first:] if container in p.containers]
     standfirst = _standfirst(paragraphs[max(0, first - _STANDFIRST_REACH) : first], summaries)
     if standfirst is not None:
         chosen.insert(0, standfirst)
-    return [p for p in chosen if p.link_density <= _LINK_LIST], nodes[container]
+    return [p for p in chosen if not is_furniture_line(p)], chain
 
 
 def _standfirst(before: list[Paragraph], summaries: tuple[str, ...]) -> Paragraph | None:
@@ -185,19 +196,18 @@ def _fallback_paragraphs(hints: ExtractionHints, metadata: PageMetadata) -> list
 def _publication_date(
     hints: ExtractionHints,
     metadata: PageMetadata,
-    block: LexborNode | None,
+    located: tuple[PageDates, tuple[int, ...], int] | None,
     paragraphs: list[str],
 ) -> tuple[date | None, str]:
     if hints.published is not None:
         return hints.published, "feed"
     if metadata.published is not None:
         return metadata.published, metadata.date_source
-    if block is not None:
-        found = date_near_article(block)
+    if located is not None:
+        found = header_date(*located)
         if found is not None:
             return found, "time"
-    for paragraph in paragraphs[:_DATELINE_REACH]:
-        found = dateline_date(paragraph)
-        if found is not None:
-            return found, "dateline"
+    found = dateline_date(paragraphs)
+    if found is not None:
+        return found, "dateline"
     return None, ""

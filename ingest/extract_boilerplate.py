@@ -30,11 +30,11 @@ _BOILERPLATE = re.compile(
     r"promo|advert|sponsor|breadcrumb|subscribe|subscription|signup|sign-up|paywall|"
     r"sidebar|side-bar|footer|masthead|navbar|nav-|navigation|menu|popup|modal|overlay|"
     r"outbrain|taboola|recirc|more-from|more-stories|most-popular|mostpopular|most-read|"
-    r"trending|read-more|readmore|also-read|see-also|further-reading|author-bio|authorbio|"
+    r"trending|read-more|readmore|also-read|see-also|further-reading|authorbio|"
     r"byline|skip-link|skiplink|toolbar|pagination|pager|print-only|sr-only|screen-reader|"
     r"visually-hidden|visuallyhidden|hidden|jump-link|tooltip|rating|caption|credit|"
     r"disclaimer|author-info|about-the-author|author-bio|bio-|restricted|piano|regwall|upsell|"
-    r"pricing|infobox|enhancement|page-list|"
+    r"pricing|infobox|"
     r"(?:ad|ads|tags|tag-list|nav|meta|widget|teaser|teasers|banner|embed|toc)(?![a-z])"
     r")"
 )
@@ -60,7 +60,11 @@ def remove_boilerplate(tree: LexborHTMLParser) -> None:
     page_text = _paragraph_chars(body) or 1
     doomed: list[LexborNode] = []
     for node in body.traverse():
-        if _is_furniture(node) and _paragraph_chars(node) <= _MAX_SHARE_REMOVED * page_text:
+        if (
+            _is_furniture(node)
+            and _paragraph_chars(node) <= _MAX_SHARE_REMOVED * page_text
+            and not _is_quoted_post(node)
+        ):
             doomed.append(node)
     for node in _outermost(doomed):
         node.decompose()
@@ -86,6 +90,12 @@ def _is_furniture(node: LexborNode) -> bool:
     if not names or not _BOILERPLATE.search(names):
         return False
     return not _ARTICLE_WORDS.search(names)
+
+
+def _is_quoted_post(node: LexborNode) -> bool:
+    """An embedded post the story quotes (a tweet in its "widget"/"embed" wrapper): the
+    standard embed markup is a <blockquote> holding the post's text in <p>."""
+    return node.css_first("blockquote p") is not None
 
 
 def _paragraph_chars(node: LexborNode) -> int:

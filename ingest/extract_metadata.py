@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlsplit
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser
 
 from ingest.dates import parse_publisher_date
 from ingest.textnorm import normalize_paragraph
@@ -41,19 +41,6 @@ _TITLE_META_NAMES = ("og:title", "twitter:title")
 _DESCRIPTION_META_NAMES = ("og:description", "description", "twitter:description")
 # JSON-LD is page data, often hand-written: tolerate trailing commas before } or ].
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
-# How far above the article element its header (headline, byline, date) may sit.
-_HEADER_LEVELS = 3
-_DATE_LINE_TAGS = frozenset({"div", "span", "p", "small", "li"})
-_MAX_DATE_LINE = 40
-# Place in capitals or title case, a comma, the date, then the agency in brackets or a dash.
-_DATELINE = re.compile(
-    r"^[^\W\d_][^\W\d_ .-]*(?:[ .-][^\W\d_]+){0,3},\s*([^()\n]{6,30}?\d{4})\s*(?:\(|[-–—:])"
-)
-# A date line that says it is the last change is not the publication date.
-_UPDATED = re.compile(
-    r"updated|modified|edited|aktualisiert|geändert|mis à jour|modifié|actualizado|aggiornato",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -205,49 +192,3 @@ def _url_key(url: str) -> str:
     path = urlsplit(url.strip()).path.rstrip("/")
     return path if len(path) > 1 else ""
 
-
-def date_near_article(container: LexborNode) -> date | None:
-    """The date of a <time datetime> (or itemprop=datePublished) in the article or its header.
-
-    Inside the article element any such date counts. Around it, up to a few levels, only one
-    placed before the article text: that is where bylines are, while what follows the text
-    (teasers, comments) dates other things. Furniture has been removed from the tree by now.
-    """
-    found = _first_date(container.traverse(), stop_at=None)
-    ancestor = container.parent
-    for _ in range(_HEADER_LEVELS):
-        if found is not None or ancestor is None:
-            break
-        found = _first_date(ancestor.traverse(), stop_at=container.mem_id)
-        ancestor = ancestor.parent
-    return found
-
-
-def _first_date(nodes: Iterator[LexborNode], stop_at: int | None) -> date | None:
-    written: date | None = None  # first date line written as text, if no markup says more
-    for node in nodes:
-        if node.mem_id == stop_at:
-            break
-        attributes = node.attributes
-        if node.tag == "time" or attributes.get("itemprop") == "datePublished":
-            value = attributes.get("datetime") or attributes.get("content")
-            found = parse_publisher_date(value) if value else None
-            if found is not None:
-                return found
-        if written is None and stop_at is not None and node.tag in _DATE_LINE_TAGS:
-            written = _date_line(node)
-    return written
-
-
-def _date_line(node: LexborNode) -> date | None:
-    """A short line that is a date ("20 Dec 2025, 11:59", "March 3, 2024 at 5:00 pm")."""
-    text = node.text(deep=True, separator=" ").strip()
-    if not text or len(text) > _MAX_DATE_LINE or _UPDATED.search(text):
-        return None
-    return parse_publisher_date(text)
-
-
-def dateline_date(first_paragraph: str) -> date | None:
-    """The date of a news-agency dateline opening the story: "RAJSHAHI, Dec 20, 2025 (BSS) -"."""
-    match = _DATELINE.match(first_paragraph)
-    return parse_publisher_date(match.group(1)) if match else None

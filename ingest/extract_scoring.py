@@ -20,6 +20,9 @@ _CLAUSE = re.compile(r"[,;:、，؛]")
 # Below this many characters a line is a label, date or button unless it reads as a sentence.
 _SHORT = 40
 _LINK_HEAVY = 0.5
+_LINK_LIST = 0.6
+_LABEL = 25
+_TEXT_TAGS = HEADING_TAGS | {"p", "li", "blockquote", "dd", "dt", "td", "th", "pre"}
 # What a line of furniture costs: enough that ten menu items outweigh a short paragraph.
 _FURNITURE_COST = 12.0
 # Share of the best score the chosen, tighter element must keep.
@@ -41,6 +44,19 @@ def paragraph_weight(paragraph: Paragraph) -> float:
         prose *= 0.3
     clauses = len(_CLAUSE.findall(paragraph.text))
     return prose + 10.0 * min(clauses, 5)
+
+
+def is_furniture_line(paragraph: Paragraph) -> bool:
+    """A line inside the article element that is not its text: mostly a link ("Read more:
+    ..."), or a short label outside any text element ("Advertisement", "Show caption",
+    "Getty Images"). Short lines in <p>, headings and list items are kept: subheadings."""
+    if paragraph.link_density > _LINK_LIST:
+        return True
+    return (
+        len(paragraph.text) < _LABEL
+        and paragraph.tag not in _TEXT_TAGS
+        and not _SENTENCE_END.search(paragraph.text)
+    )
 
 
 def best_container(paragraphs: list[Paragraph], declared: frozenset[int]) -> int | None:

@@ -58,11 +58,15 @@ class JsonFormatter(logging.Formatter):
 
 
 class PlainFormatter(logging.Formatter):
+    # Erase the terminal line first, so a progress bar being redrawn there is not mixed in.
+    _CLEAR_LINE = "\r\x1b[2K"
+
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
         extras = " ".join(f"{key}={_redact_value(value)}" for key, value in _extras(record).items()
                           if key != "event")
-        line = f"{stamp} {record.levelname.lower():7} {redact_secrets(record.getMessage())}"
+        line = (f"{self._CLEAR_LINE}{stamp} {record.levelname.lower():7} "
+                f"{redact_secrets(record.getMessage())}")
         if extras:
             line = f"{line}  {extras}"
         if record.exc_info:
