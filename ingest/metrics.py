@@ -81,7 +81,7 @@ class ServiceMetrics:
         if task.cancelled():
             self.runs[(trigger, "cancelled")] += 1
         elif task.exception() is not None:
-            self.runs[(trigger, "error")] += 1
+            self.runs[(trigger, "failed")] += 1  # as run_fetch records it
         else:
             summary = task.result()
             if summary is not None:  # None: a scheduled check that found no feed due

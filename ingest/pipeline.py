@@ -9,10 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
+import os
 import random
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Protocol
@@ -26,7 +30,7 @@ from ingest.failures import FailureKind, IngestFailure
 from ingest.feeds import parse_feed
 from ingest.fetch import Observe, PageFetcher
 from ingest.filters import article_matches_all, rejection_reason
-from ingest.neardup import best_near_duplicate, text_signature
+from ingest.neardup import TextSignature, best_near_duplicate, text_signature
 from ingest.records import Article, ExtractionHints, FeedEntry
 from ingest.textnorm import content_hash, normalize_text
 from ingest.urls import normalize_url
@@ -111,6 +115,77 @@ class _RunTally:
 
 
 @dataclass(frozen=True)
+class PageExtraction:
+    """A page's article and its near-duplicate signature, or why there is no article."""
+
+    article: Article | None
+    signature: TextSignature | None
+    failure: tuple[FailureKind, str] | None
+
+
+def extract_page(feed: FeedSettings, entry: FeedEntry, body: bytes, charset: str | None,
+                 page_url: str, near_duplicates: bool) -> PageExtraction:
+    """Decode, extract, normalise and sign one page (pure and CPU-bound: runs in a worker)."""
+    try:
+        article = build_article(feed, entry, decode_html(body, charset).text, page_url)
+    except IngestFailure as failure:
+        # IngestFailure does not survive pickling (its args are not its __init__'s), so it
+        # crosses the process boundary as data.
+        return PageExtraction(article=None, signature=None,
+                              failure=(failure.kind, failure.detail))
+    signature = text_signature(article.text) if near_duplicates else None
+    return PageExtraction(article=article, signature=signature, failure=None)
+
+
+class _ExtractionPool:
+    """Worker processes for `extract_page`: started at the first page, shut down with the run.
+
+    Extraction is CPU-bound (about 6 ms a page); on the event loop it held up fetching and
+    storing. In one worker per core it overlaps the loop's I/O and database work (bench/
+    throughput.py). Workers are forked: they inherit the imported modules instead of
+    importing everything again (over a second of CPU each, mostly datasketch's scipy).
+    """
+
+    def __init__(self) -> None:
+        self._executor: ProcessPoolExecutor | None = None
+
+    async def extract(self, feed: FeedSettings, entry: FeedEntry, body: bytes,
+                      charset: str | None, page_url: str,
+                      near_duplicates: bool) -> PageExtraction:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(_cores(), mp_context=_worker_context())
+        executor = self._executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                executor, extract_page, feed, entry, body, charset, page_url, near_duplicates)
+        except BrokenProcessPool as exc:
+            # A worker died (killed, or a crash in the HTML parser): the pages it held fail,
+            # and the next page gets a fresh pool.
+            if self._executor is executor:
+                self._executor = None
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise IngestFailure(FailureKind.INTERNAL_ERROR,
+                                "the extraction worker process died") from exc
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else None)
+
+
+@dataclass(frozen=True)
 class _RunContext:
     settings: Settings
     index: CorpusIndex
@@ -119,6 +194,7 @@ class _RunContext:
     observer: RunObserver
     tally: _RunTally
     rng: random.Random
+    extraction: _ExtractionPool
 
 
 async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
@@ -150,12 +226,13 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
                                    "busy_feeds": list(busy)})
     observer.feeds_claimed([state.name for state in claimed])
     state = "interrupted"
+    extraction = _ExtractionPool()
     try:
         async with PageFetcher(settings.fetch, transport=transport,
                                observe=observe_fetch) as fetcher:
             context = _RunContext(settings=settings, index=index, fetcher=fetcher,
                                   writer=writer, observer=observer, tally=tally,
-                                  rng=random.Random())
+                                  rng=random.Random(), extraction=extraction)
             work = asyncio.gather(*(_process_feed(context, settings.feed(s.name), s)
                                     for s in claimed))
             state = await _until_stopped(work, stop, context, [s.name for s in claimed])
@@ -163,6 +240,7 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
         state = "failed"
         raise
     finally:
+        extraction.close()
         # Best effort: when the database itself failed these may fail too, and the leases
         # then simply expire.
         with contextlib.suppress(DatabaseError):
@@ -328,15 +406,20 @@ async def _ingest_entry(context: _RunContext, feed: FeedSettings, entry: FeedEnt
     response = await context.fetcher.fetch(entry.url, allowed_types=PAGE_TYPES)
     if not response.body.strip():
         raise IngestFailure(FailureKind.EMPTY_RESPONSE, "page body is empty")
-    decoded = decode_html(response.body, response.charset)
-    article = build_article(feed, entry, decoded.text, response.url)
+    extraction = await context.extraction.extract(
+        feed, entry, response.body, response.charset, response.url,
+        context.settings.dedupe.near_duplicates)
+    if extraction.failure is not None:
+        raise IngestFailure(*extraction.failure)
+    article = extraction.article
+    assert article is not None
     rule_sets = (context.settings.filters, feed.filters)
     if not article_matches_all(rule_sets, article.title, article.text):
         log.info("article filtered out", extra={
             "event": "article_filtered", "feed": feed.name, "url": entry.url,
             "reason": rejection_reason(rule_sets, article.title, article.text)})
         return _settle(context, feed, entry, "filtered")
-    return store_article(context, feed, entry, article)
+    return store_article(context, feed, entry, article, extraction.signature)
 
 
 def build_article(feed: FeedSettings, entry: FeedEntry, html: str, page_url: str) -> Article:
@@ -370,14 +453,12 @@ def _settle(context: _RunContext, feed: FeedSettings, entry: FeedEntry, outcome:
 
 
 def store_article(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
-                  article: Article) -> str:
+                  article: Article, signature: TextSignature | None) -> str:
     """Dedupe, then claim, write and complete: no await, so a stop never splits it."""
     index = context.index
     existing = index.sequence_for_hash(article.content_hash)
     if existing is not None:
         return _settle(context, feed, entry, "duplicate", existing)
-    signature = text_signature(article.text) if context.settings.dedupe.near_duplicates \
-        else None
     if signature is not None:
         candidates = index.signatures(index.candidate_sequences(signature.bands))
         near = best_near_duplicate(signature, candidates,

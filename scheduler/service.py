@@ -83,6 +83,8 @@ async def serve(state: ServiceState,
                 extra: Callable[[ServiceState], Awaitable[None]] | None = None) -> None:
     """Run until SIGTERM/SIGINT; in-flight work is finished or left for the next run."""
     loop = asyncio.get_running_loop()
+    # Called before anything starts: the HTTP server refuses an unsafe bind by raising here.
+    extra_work = extra(state) if extra is not None else None
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, state.stop.set)
     scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
@@ -95,7 +97,7 @@ async def serve(state: ServiceState,
         "event": "service_started", "feeds": len(state.settings.feeds),
         "check_every_seconds": state.settings.schedule.check_every_seconds,
         "writer": state.writer.tag})
-    extra_task = loop.create_task(extra(state)) if extra is not None else None
+    extra_task = loop.create_task(extra_work) if extra_work is not None else None
     try:
         await state.stop.wait()
     finally:
