@@ -17,6 +17,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 from ingest.extract_boilerplate import remove_boilerplate
 from ingest.extract_cleanup import tidy_paragraphs
 from ingest.extract_metadata import PageMetadata, read_metadata
+from ingest.extract_notes import without_site_notes
 from ingest.extract_page_dates import PageDates, dateline_date, header_date, read_page_dates
 from ingest.extract_paragraphs import Paragraph, paragraphs_of
 from ingest.extract_scoring import best_container, is_furniture_line
@@ -53,7 +54,7 @@ def extract_article(
         chain = paragraphs[0].containers if paragraphs else ()
     else:
         summaries = (*metadata.descriptions, normalize_paragraph(hints.summary))
-        paragraphs, chain = _scored_paragraphs(tree, summaries)
+        paragraphs, chain = _scored_paragraphs(tree, url, summaries)
     # Where the article's text begins: the element of its first paragraph below `chain`.
     first_text = next(
         (p.containers[-1] for p in paragraphs if p.containers[: len(chain)] == chain), None
@@ -137,7 +138,7 @@ def _has_kept_ancestor(node: LexborNode, wanted: set[int]) -> bool:
 
 
 def _scored_paragraphs(
-    tree: LexborHTMLParser, summaries: tuple[str, ...]
+    tree: LexborHTMLParser, url: str, summaries: tuple[str, ...]
 ) -> tuple[list[Paragraph], tuple[int, ...]]:
     """The article's paragraphs, and the mem_ids from <body> down to its element."""
     body = tree.body
@@ -160,7 +161,8 @@ def _scored_paragraphs(
     standfirst = _standfirst(paragraphs[max(0, first - _STANDFIRST_REACH) : first], summaries)
     if standfirst is not None:
         chosen.insert(0, standfirst)
-    return [p for p in chosen if not is_furniture_line(p)], chain
+    chosen = [p for p in chosen if not is_furniture_line(p)]
+    return without_site_notes(chosen, url, container), chain
 
 
 def _standfirst(before: list[Paragraph], summaries: tuple[str, ...]) -> Paragraph | None:

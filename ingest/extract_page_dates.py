@@ -116,11 +116,18 @@ def _marked_date(node: LexborNode) -> date | None:
     return parse_publisher_date(value) if value else None
 
 
+def is_date_line(text: str) -> bool:
+    """A short line that states a date and little else ("Nov. 20, 2019 5:52 AM EST")."""
+    return (
+        len(text) <= _MAX_DATE_LINE
+        and _HAS_YEAR.search(text) is not None
+        and parse_publisher_date(text) is not None
+    )
+
+
 def _date_line(node: LexborNode) -> date | None:
     text = (node.text(deep=False) or "").strip()
-    if not text or len(text) > _MAX_DATE_LINE or not _HAS_YEAR.search(text):
-        return None
-    if _UPDATED.search(text):
+    if not is_date_line(text) or _UPDATED.search(text):
         return None
     return parse_publisher_date(text)
 

@@ -22,6 +22,7 @@ _SHORT = 40
 _LINK_HEAVY = 0.5
 _LINK_LIST = 0.6
 _LABEL = 25
+_LINKED_SENTENCE = 0.8
 _TEXT_TAGS = HEADING_TAGS | {"p", "li", "blockquote", "dd", "dt", "td", "th", "pre"}
 # What a line of furniture costs: enough that ten menu items outweigh a short paragraph.
 _FURNITURE_COST = 12.0
@@ -51,11 +52,22 @@ def is_furniture_line(paragraph: Paragraph) -> bool:
     ..."), or a short label outside any text element ("Advertisement", "Show caption",
     "Getty Images"). Short lines in <p>, headings and list items are kept: subheadings."""
     if paragraph.link_density > _LINK_LIST:
-        return True
+        return not _is_linked_sentence(paragraph)
     return (
         len(paragraph.text) < _LABEL
         and paragraph.tag not in _TEXT_TAGS
         and not _SENTENCE_END.search(paragraph.text)
+    )
+
+
+def _is_linked_sentence(paragraph: Paragraph) -> bool:
+    """A sentence of the story whose words are mostly a link ("A new law is set to <a>stop
+    this</a>."): a <p> of its own that ends as a sentence does, with some words outside the
+    link. "Read more: <a>Headline</a>" is mostly link and does not end with a full stop."""
+    return (
+        paragraph.tag == "p"
+        and paragraph.link_density <= _LINKED_SENTENCE
+        and _SENTENCE_END.search(paragraph.text[-1:]) is not None
     )
 
 

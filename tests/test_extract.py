@@ -14,9 +14,9 @@ FIXTURES = Path(__file__).parent / "fixtures" / "extract"
 URL = "https://news.example.org/story"
 
 
-def extract(name: str, **kwargs: object) -> ExtractedArticle:
+def extract(name: str, url: str = URL, **kwargs: object) -> ExtractedArticle:
     html = (FIXTURES / f"{name}.html").read_text(encoding="utf-8")
-    return extract_article(html, URL, **kwargs)  # type: ignore[arg-type]
+    return extract_article(html, url, **kwargs)  # type: ignore[arg-type]
 
 
 def text_of(article: ExtractedArticle) -> str:
@@ -145,6 +145,59 @@ def test_feed_content_used_when_page_has_no_article() -> None:
         "evening rush hour.",
     )
     assert any("feed" in note for note in article.notes)
+
+
+def test_site_prompts_and_notices_linking_to_its_own_service_pages_are_left_out() -> None:
+    text = text_of(extract("site-prompts-and-notices", url="https://www.news.example.org/a"))
+    assert "200 passengers a night" in text
+    assert "Sign up for our weekly briefing" not in text  # newsletter on a subdomain
+    assert "community guidelines" not in text  # comment rules, relative links
+    assert "views in the comments below" not in text  # the rest of the comment rules' box
+    # Another site's privacy policy, or the site's own story about privacy, is reporting.
+    assert "bus operator's privacy policy" in text
+    assert "fined in May over a privacy breach" in text
+
+
+def test_italic_label_introducing_a_video_is_left_out() -> None:
+    text = text_of(extract("site-prompts-and-notices"))
+    assert "riders describe the journey home" not in text
+
+
+def test_emphasised_notes_after_the_story_are_left_out_italic_quotes_inside_it_stay() -> None:
+    article = extract("emphasised-notes-after-story")
+    assert article.paragraphs[-1].startswith("Libraries that lend tools")
+    assert "Ruth Okafor is a librarian" not in text_of(article)  # italic bio
+    assert "Creative Commons" not in text_of(article)  # italic republication note
+    assert "free articles" not in text_of(article)  # bold metering notice
+    assert '"It is the busiest shelf we have' in text_of(article)
+
+
+def test_emphasised_label_before_a_list_and_closing_italic_quote_stay() -> None:
+    article = extract("emphasised-lines-that-are-story")
+    assert "Ce qui change :" in article.paragraphs
+    assert article.paragraphs[-1].startswith("« On s’y fera")
+
+
+def test_date_line_and_headline_above_the_text_are_not_paragraphs() -> None:
+    article = extract("date-line-and-headline-inside-story")
+    assert article.paragraphs[0].startswith("Owners of flats will be able")
+    assert len(article.paragraphs) == 3
+
+
+def test_sentence_repeated_as_subhead_or_pull_quote_is_kept_once_short_lines_repeat() -> None:
+    article = extract("pull-quote-repeats-body")
+    repeated = (
+        "Divers found the bicycles in a stretch of the canal barely two kilometres long, "
+        "along with shopping trolleys and a piano."
+    )
+    assert article.paragraphs.count(repeated) == 1
+    assert article.paragraphs.count("Q:") == 2
+
+
+def test_sentence_mostly_made_of_a_link_stays_while_read_more_link_goes() -> None:
+    text = text_of(extract("linked-sentence-and-read-more"))
+    assert "Ministers say a new law will make bosses personally liable" in text
+    assert "Swimmers warned" not in text
 
 
 def test_drop_selector_from_config_removes_block() -> None:
