@@ -31,10 +31,21 @@ from datetime import timedelta
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
 
 from config.settings import ENV_HTTP_TOKEN, ConfigError, HttpSettings
 from ingest.failures import FailureKind
+from ingest.httpwire import (
+    API_POLICY,
+    MAX_HEADER_BYTES,
+    HttpError,
+    HttpRequest,
+    HttpResponse,
+    JsonObject,
+    encode_response,
+    error_response,
+    json_response,
+    read_request,
+)
 from ingest.metrics import ServiceGauges, render_metrics
 from ingest.pipeline import RunRequest, SilentObserver
 from ingest.status import build_status, status_as_json
@@ -46,8 +57,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("source_ingest.http")
 
-MAX_HEADER_BYTES = 16 * 1024
-MAX_BODY_BYTES = 64 * 1024
 READ_TIMEOUT_SECONDS = 10.0
 MAX_CONNECTIONS = 64
 DATABASE_TIMEOUT_SECONDS = 5.0
@@ -55,12 +64,9 @@ DATABASE_TIMEOUT_SECONDS = 5.0
 RUN_ID_WAIT_SECONDS = 5.0
 PAGE_RESOURCE = "httpapi_page.html"
 
-_REQUEST_LINE = re.compile(r"^([A-Z]{1,16}) (\S{1,4096}) HTTP/1\.[01]$")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _ARTICLE_PATH = re.compile(r"^/articles/(\d{1,12})$")
 _BEARER = re.compile(r"^Bearer[ \t]+(\S+)[ \t]*$", re.IGNORECASE)
 
-JsonObject = dict[str, Any]
 
 
 # ---- listening address ----------------------------------------------------------------------
@@ -159,115 +165,6 @@ async def _serve(api: _StatusApi, sock: socket.socket) -> None:
         await api.close_connections()
 
 
-# ---- HTTP/1.1 messages ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class HttpRequest:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # names in lower case
-    body: bytes
-
-    def query_int(self, name: str, default: int, low: int, high: int) -> int:
-        values = self.query.get(name)
-        if not values:
-            return default
-        try:
-            value = int(values[-1])
-        except ValueError:
-            raise _HttpError(HTTPStatus.BAD_REQUEST, f"{name}: not a whole number") from None
-        if not low <= value <= high:
-            raise _HttpError(HTTPStatus.BAD_REQUEST, f"{name}: must be {low} to {high}")
-        return value
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    status: HTTPStatus
-    body: bytes
-    content_type: str
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-class _HttpError(Exception):
-    def __init__(self, status: HTTPStatus, message: str,
-                 headers: tuple[tuple[str, str], ...] = ()) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers
-
-
-async def _read_request(reader: asyncio.StreamReader) -> HttpRequest:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.LimitOverrunError:
-        raise _HttpError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
-                         f"request line and headers exceed {MAX_HEADER_BYTES} bytes") from None
-    lines = head[:-4].decode("latin-1").split("\r\n")
-    match = _REQUEST_LINE.match(lines[0])
-    if match is None:
-        raise _HttpError(HTTPStatus.BAD_REQUEST, "malformed request line")
-    method, target = match.groups()
-    if not target.startswith("/"):
-        raise _HttpError(HTTPStatus.BAD_REQUEST, "request target must be a path")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon or not _HEADER_NAME.match(name):  # also refuses obsolete line folding
-            raise _HttpError(HTTPStatus.BAD_REQUEST, "malformed header line")
-        key = name.lower()
-        if key in headers and key in ("content-length", "host", "authorization"):
-            raise _HttpError(HTTPStatus.BAD_REQUEST, f"repeated {name} header")
-        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
-    if "transfer-encoding" in headers:
-        raise _HttpError(HTTPStatus.LENGTH_REQUIRED, "send the body with Content-Length")
-    length_text = headers.get("content-length", "0")
-    if not length_text.isdigit() or len(length_text) > 12:
-        raise _HttpError(HTTPStatus.BAD_REQUEST, "malformed Content-Length")
-    length = int(length_text)
-    if length > MAX_BODY_BYTES:
-        raise _HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                         f"request body exceeds {MAX_BODY_BYTES} bytes")
-    body = await reader.readexactly(length) if length else b""
-    parts = urlsplit(target)
-    return HttpRequest(method=method, path=parts.path, query=parse_qs(parts.query),
-                       headers=headers, body=body)
-
-
-_COMMON_HEADERS = (
-    ("Cache-Control", "no-store"),
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
-    ("X-Frame-Options", "DENY"),
-)
-_API_POLICY = "default-src 'none'; frame-ancestors 'none'"
-
-
-def _encode_response(response: HttpResponse, include_body: bool) -> bytes:
-    headers = [("Content-Type", response.content_type),
-               ("Content-Length", str(len(response.body))), ("Connection", "close"),
-               *_COMMON_HEADERS, *response.headers]
-    if not any(name == "Content-Security-Policy" for name, _ in response.headers):
-        headers.append(("Content-Security-Policy", _API_POLICY))
-    status = response.status
-    head = f"HTTP/1.1 {status.value} {status.phrase}\r\n" + "".join(
-        f"{name}: {value}\r\n" for name, value in headers) + "\r\n"
-    return head.encode("latin-1") + (response.body if include_body else b"")
-
-
-def _json(status: HTTPStatus, payload: JsonObject,
-          headers: tuple[tuple[str, str], ...] = ()) -> HttpResponse:
-    body = json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8")
-    return HttpResponse(status, body, "application/json; charset=utf-8", headers)
-
-
-def _error(status: HTTPStatus, message: str,
-           headers: tuple[tuple[str, str], ...] = ()) -> HttpResponse:
-    return _json(status, {"error": message}, headers)
-
-
 # ---- the API --------------------------------------------------------------------------------
 
 Route = Callable[[HttpRequest], Awaitable[HttpResponse]]
@@ -277,7 +174,7 @@ class _StatusApi:
     def __init__(self, state: ServiceState, page: str | None) -> None:
         self._state = state
         self._page = page
-        self._page_policy = _page_policy(page) if page is not None else _API_POLICY
+        self._page_policy = _page_policy(page) if page is not None else API_POLICY
         self._connections: set[asyncio.Task[Any]] = set()
         self._routes: dict[str, dict[str, Route]] = {
             "/": {"GET": self._status_page},
@@ -306,8 +203,8 @@ class _StatusApi:
             self._connections.add(task)
         try:
             if len(self._connections) > MAX_CONNECTIONS:
-                writer.write(_encode_response(
-                    _error(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections"), True))
+                writer.write(encode_response(
+                    error_response(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections"), True))
             else:
                 await self._exchange(reader, writer)
             async with asyncio.timeout(READ_TIMEOUT_SECONDS):
@@ -335,14 +232,14 @@ class _StatusApi:
         try:
             try:
                 async with asyncio.timeout(READ_TIMEOUT_SECONDS):
-                    request = await _read_request(reader)
+                    request = await read_request(reader)
             except TimeoutError:
-                raise _HttpError(HTTPStatus.REQUEST_TIMEOUT,
+                raise HttpError(HTTPStatus.REQUEST_TIMEOUT,
                                  "request not received in time") from None
             response = await self._respond(request)
-        except _HttpError as exc:
-            response = _error(exc.status, exc.message, exc.headers)
-        writer.write(_encode_response(response, request is None or request.method != "HEAD"))
+        except HttpError as exc:
+            response = error_response(exc.status, exc.message, exc.headers)
+        writer.write(encode_response(response, request is None or request.method != "HEAD"))
         log.debug("http request", extra={
             "event": "http_request", "method": request.method if request else None,
             "path": request.path if request else None, "status": response.status.value,
@@ -352,22 +249,22 @@ class _StatusApi:
         methods = ({"GET": self._article_text} if _ARTICLE_PATH.match(request.path)
                    else self._routes.get(request.path, {}))
         if not methods:
-            raise _HttpError(HTTPStatus.NOT_FOUND, f"no such resource: {request.path[:200]}")
+            raise HttpError(HTTPStatus.NOT_FOUND, f"no such resource: {request.path[:200]}")
         route = methods.get("GET" if request.method == "HEAD" else request.method)
         if route is None:
             allowed = ", ".join(sorted({*methods, *(["HEAD"] if "GET" in methods else [])}))
-            raise _HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"use {allowed}",
+            raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"use {allowed}",
                              (("Allow", allowed),))
         try:
             return await route(request)
         except DatabaseError as exc:
-            return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
-        except _HttpError:
+            return error_response(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+        except HttpError:
             raise
         except Exception:
             log.exception("http handler failed", extra={"event": "http_error",
                                                         "path": request.path})
-            return _error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error (see the log)")
+            return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error (see the log)")
 
     async def _query(self, call: Callable[[], Any]) -> Any:
         """An index call in a worker thread, bounded in time."""
@@ -388,7 +285,7 @@ class _StatusApi:
             "runs_in_flight": len(state.runs_in_flight), "writer": state.writer.tag}
         if not alive:
             payload["reason"] = "the scheduler has not checked for due feeds recently"
-        return _json(HTTPStatus.OK if alive else HTTPStatus.SERVICE_UNAVAILABLE, payload)
+        return json_response(HTTPStatus.OK if alive else HTTPStatus.SERVICE_UNAVAILABLE, payload)
 
     async def _readyz(self, request: HttpRequest) -> HttpResponse:
         reasons = []
@@ -402,10 +299,10 @@ class _StatusApi:
         if problem:
             reasons.append(problem)
         if reasons:
-            return _json(HTTPStatus.SERVICE_UNAVAILABLE,
+            return json_response(HTTPStatus.SERVICE_UNAVAILABLE,
                          {"status": "not ready", "reason": "; ".join(reasons),
                           "reasons": reasons})
-        return _json(HTTPStatus.OK, {"status": "ready"})
+        return json_response(HTTPStatus.OK, {"status": "ready"})
 
     async def _metrics(self, request: HttpRequest) -> HttpResponse:
         state = self._state
@@ -424,12 +321,12 @@ class _StatusApi:
     async def _status(self, request: HttpRequest) -> HttpResponse:
         runs = request.query_int("runs", 10, 1, 1000)
         report = await self._query(lambda: build_status(self._state.settings, self._index, runs))
-        return _json(HTTPStatus.OK, status_as_json(report))
+        return json_response(HTTPStatus.OK, status_as_json(report))
 
     async def _recent_articles(self, request: HttpRequest) -> HttpResponse:
         limit = request.query_int("limit", 20, 1, 500)
         rows: list[ArticleRow] = await self._query(lambda: self._index.recent_articles(limit))
-        return _json(HTTPStatus.OK, {"articles": [{
+        return json_response(HTTPStatus.OK, {"articles": [{
             "sequence": row.sequence, "title": row.title, "feed": row.feed, "url": row.url,
             "published": row.published.isoformat() if row.published else None,
             "fetched_at": row.fetched_at.isoformat(timespec="seconds"),
@@ -441,12 +338,12 @@ class _StatusApi:
         counts = dict(await self._query(lambda: self._index.articles_per_day(days)))
         today = utcnow().date()
         series = [(today - timedelta(days=back)).isoformat() for back in range(days - 1, -1, -1)]
-        return _json(HTTPStatus.OK, {"days": [{"day": day, "articles": counts.get(day, 0)}
+        return json_response(HTTPStatus.OK, {"days": [{"day": day, "articles": counts.get(day, 0)}
                                               for day in series]})
 
     async def _failures(self, request: HttpRequest) -> HttpResponse:
         totals: dict[str, int] = await self._query(self._index.failure_totals)
-        return _json(HTTPStatus.OK, {"failures_by_kind": [
+        return json_response(HTTPStatus.OK, {"failures_by_kind": [
             {"kind": kind, "count": count, "explanation": _explanation(kind)}
             for kind, count in sorted(totals.items(), key=lambda item: (-item[1], item[0]))]})
 
@@ -457,12 +354,12 @@ class _StatusApi:
         row: ArticleRow | None = await self._query(lambda: self._index.article(sequence))
         # The path comes from the index row, and only if it is a corpus file name.
         if row is None or row.state != "stored" or not is_corpus_file_name(row.file_name):
-            raise _HttpError(HTTPStatus.NOT_FOUND, f"no stored article {sequence}")
+            raise HttpError(HTTPStatus.NOT_FOUND, f"no stored article {sequence}")
         path = self._state.settings.storage.corpus_dir / row.file_name
         try:
             body = await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError:
-            raise _HttpError(HTTPStatus.NOT_FOUND,
+            raise HttpError(HTTPStatus.NOT_FOUND,
                              f"article {sequence}: {row.file_name} is missing from the "
                              f"corpus folder (run `source-ingest verify`)") from None
         return HttpResponse(HTTPStatus.OK, body, "text/plain; charset=utf-8",
@@ -470,7 +367,7 @@ class _StatusApi:
 
     async def _status_page(self, request: HttpRequest) -> HttpResponse:
         if self._page is None:
-            raise _HttpError(HTTPStatus.INTERNAL_SERVER_ERROR,
+            raise HttpError(HTTPStatus.INTERNAL_SERVER_ERROR,
                              f"{PAGE_RESOURCE} is missing from the installation")
         return HttpResponse(HTTPStatus.OK, self._page.encode("utf-8"),
                             "text/html; charset=utf-8",
@@ -482,13 +379,13 @@ class _StatusApi:
         self._check_may_change(request)
         state = self._state
         if state.stop.is_set():
-            raise _HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "the service is stopping")
+            raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "the service is stopping")
         names = _requested_feeds(request)
         enabled = [feed.name for feed in state.settings.feeds if feed.enabled]
         if names is not None:
             unknown = [name for name in names if name not in enabled]
             if unknown:
-                return _json(HTTPStatus.BAD_REQUEST, {
+                return json_response(HTTPStatus.BAD_REQUEST, {
                     "error": f"unknown or disabled feed: {', '.join(unknown)}",
                     "feeds": enabled})
         watcher = _RunStartWatcher(state.index, state.writer.tag)
@@ -499,12 +396,12 @@ class _StatusApi:
         if not watcher.run_id.done() and task.done() and not task.cancelled():
             error = task.exception()
             if error is not None:
-                return _error(HTTPStatus.SERVICE_UNAVAILABLE if isinstance(error, DatabaseError)
-                              else HTTPStatus.INTERNAL_SERVER_ERROR,
-                              f"the fetch could not start: {error}")
+                status = (HTTPStatus.SERVICE_UNAVAILABLE if isinstance(error, DatabaseError)
+                          else HTTPStatus.INTERNAL_SERVER_ERROR)
+                return error_response(status, f"the fetch could not start: {error}")
         started = watcher.run_id.done()
         requested = list(names or enabled)
-        return _json(HTTPStatus.ACCEPTED, {
+        return json_response(HTTPStatus.ACCEPTED, {
             "accepted": True, "run_id": watcher.run_id.result() if started else None,
             "feeds": requested,
             # Feeds another run is polling right now are left to it (they are leased).
@@ -517,18 +414,18 @@ class _StatusApi:
         origin = request.headers.get("origin")
         # Browsers send Origin on cross-site POSTs: a page elsewhere cannot start fetches.
         if origin is not None and origin not in (f"http://{host}", f"https://{host}"):
-            raise _HttpError(HTTPStatus.FORBIDDEN, "cross-origin request refused")
+            raise HttpError(HTTPStatus.FORBIDDEN, "cross-origin request refused")
         token = self.token
         if token is None:
             # No token means loopback only; a loopback Host also defeats DNS rebinding.
             if not _is_loopback_name(_host_name(host)):
-                raise _HttpError(HTTPStatus.FORBIDDEN,
+                raise HttpError(HTTPStatus.FORBIDDEN,
                                  "without a configured token only localhost may start fetches")
             return
         match = _BEARER.match(request.headers.get("authorization", ""))
         given = match.group(1).encode("utf-8") if match else b""
         if not hmac.compare_digest(given, token.encode("utf-8")):
-            raise _HttpError(HTTPStatus.UNAUTHORIZED,
+            raise HttpError(HTTPStatus.UNAUTHORIZED,
                              "missing or wrong token (Authorization: Bearer <token>)",
                              (("WWW-Authenticate", 'Bearer realm="source-ingest"'),))
 
@@ -567,22 +464,22 @@ def _requested_feeds(request: HttpRequest) -> tuple[str, ...] | None:
         return None
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
-        raise _HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the body as application/json")
+        raise HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the body as application/json")
     try:
         payload = json.loads(request.body)
     except (UnicodeDecodeError, ValueError):
-        raise _HttpError(HTTPStatus.BAD_REQUEST, "the body is not valid JSON") from None
+        raise HttpError(HTTPStatus.BAD_REQUEST, "the body is not valid JSON") from None
     if not isinstance(payload, dict):
-        raise _HttpError(HTTPStatus.BAD_REQUEST, 'expected an object: {"feeds": [...]}')
+        raise HttpError(HTTPStatus.BAD_REQUEST, 'expected an object: {"feeds": [...]}')
     unknown_keys = sorted(set(payload) - {"feeds"})
     if unknown_keys:
-        raise _HttpError(HTTPStatus.BAD_REQUEST, f"unknown field: {', '.join(unknown_keys)}")
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"unknown field: {', '.join(unknown_keys)}")
     feeds = payload.get("feeds")
     if feeds is None:
         return None
     if not isinstance(feeds, list) or not feeds or not all(
             isinstance(name, str) and name for name in feeds):
-        raise _HttpError(HTTPStatus.BAD_REQUEST,
+        raise HttpError(HTTPStatus.BAD_REQUEST,
                          "feeds: a non-empty list of feed names (omit it for every feed)")
     return tuple(dict.fromkeys(feeds))
 
