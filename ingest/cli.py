@@ -14,7 +14,7 @@ import click
 
 from config.settings import ConfigError, Settings, load_settings, resolve_config_path
 from ingest.failures import FailureKind, IngestFailure
-from ingest.logs import configure_logging
+from ingest.logs import configure_logging, redact_secrets
 from ingest.pipeline import RunRequest, RunSummary, run_fetch
 from ingest.progress import LogProgress, TerminalProgress
 from ingest.status import build_status, render_status, status_as_json
@@ -335,7 +335,8 @@ def feeds_list(ctx: click.Context) -> None:
     for feed in settings.feeds:
         state = states.get(feed.name)
         health = feed_health(state) if state else "new"
-        click.echo(f"{feed.name:24} {health:9} {feed.url}")
+        # A password in a feed URL (http://user:pw@host/) is for the server, not the screen.
+        click.echo(f"{feed.name:24} {health:9} {redact_secrets(feed.url)}")
 
 
 @feeds.command("resume")

@@ -25,6 +25,9 @@ from ingest.textnorm import normalize_paragraph
 from ingest.urls import is_http_url, normalize_url
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# XML 1.0 allows no C0 control character but tab, LF and CR, yet the lenient parser lets them
+# through; PostgreSQL refuses NUL in text, so one NUL in a title or guid ended the whole run.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # An HTML page where a feed was expected: a doctype or <html> root, possibly after a BOM,
 # whitespace or comments.
 _HTML_START = re.compile(
@@ -145,7 +148,7 @@ def _feed_entry(raw: Mapping[str, Any], *, feed_name: str, feed_url: str) -> Fee
 
 
 def _article_url(raw: Mapping[str, Any], feed_url: str) -> str | None:
-    link = (raw.get("link") or "").strip()
+    link = _CONTROL.sub("", raw.get("link") or "").strip()
     if not link:
         return None
     # feedparser copies an RSS guid into `link` when the item has no <link> and the guid is
@@ -160,7 +163,7 @@ def _article_url(raw: Mapping[str, Any], feed_url: str) -> str | None:
 
 
 def _entry_key(raw: Mapping[str, Any], url: str | None, title: str, summary_html: str) -> str:
-    guid = (raw.get("id") or "").strip()
+    guid = _CONTROL.sub("", raw.get("id") or "").strip()
     if guid:
         return guid
     if url:
@@ -177,7 +180,7 @@ def _plain_text(detail: Mapping[str, Any] | None, value: str) -> str:
         # feedparser has already unescaped a plain-text title; what is left is the publisher's
         # double escaping ("AT&amp;T"), far more common than a literal entity in a headline.
         text = html.unescape(value)
-    return normalize_paragraph(text)
+    return normalize_paragraph(_CONTROL.sub("", text))
 
 
 def _as_html(detail: Mapping[str, Any] | None, value: str) -> str:

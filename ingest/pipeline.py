@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import multiprocessing
 import os
 import random
+import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
@@ -30,7 +32,6 @@ from ingest.failures import FailureKind, IngestFailure
 from ingest.feeds import parse_feed
 from ingest.fetch import Observe, PageFetcher
 from ingest.filters import article_matches_all, rejection_reason
-from ingest.neardup import TextSignature, best_near_duplicate, text_signature
 from ingest.records import Article, ExtractionHints, FeedEntry
 from ingest.textnorm import content_hash, normalize_text
 from ingest.urls import normalize_url
@@ -44,6 +45,11 @@ from storage.index import (
     utcnow,
 )
 from storage.recovery import WriterIdentity, recover_interrupted_writes
+
+if TYPE_CHECKING:
+    # Imported where used: datasketch imports scipy, over a second of start-up that a run
+    # with nothing new to extract (every feed answering 304) and `status` need not pay.
+    from ingest.neardup import TextSignature
 
 log = logging.getLogger("source_ingest.pipeline")
 
@@ -133,7 +139,11 @@ def extract_page(feed: FeedSettings, entry: FeedEntry, body: bytes, charset: str
         # crosses the process boundary as data.
         return PageExtraction(article=None, signature=None,
                               failure=(failure.kind, failure.detail))
-    signature = text_signature(article.text) if near_duplicates else None
+    if not near_duplicates:
+        return PageExtraction(article=article, signature=None, failure=None)
+    from ingest.neardup import text_signature
+
+    signature = text_signature(article.text)
     return PageExtraction(article=article, signature=signature, failure=None)
 
 
@@ -153,7 +163,12 @@ class _ExtractionPool:
                       charset: str | None, page_url: str,
                       near_duplicates: bool) -> PageExtraction:
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(_cores(), mp_context=_worker_context())
+            # Imported before the fork so that every worker inherits it.
+            import ingest.neardup  # noqa: F401
+
+            self._executor = ProcessPoolExecutor(
+                _cores(), mp_context=_worker_context(), initializer=_exit_with_parent,
+                initargs=(os.getpid(),))
         executor = self._executor
         try:
             return await asyncio.get_running_loop().run_in_executor(
@@ -173,6 +188,50 @@ class _ExtractionPool:
             self._executor = None
 
 
+class _StoreLane:
+    """One thread that runs the store steps of a run in turn, off the event loop.
+
+    A store step (duplicate lookups, the "writing" row, the file write with its fsync, the
+    completion) has no await inside, so a stop cannot split it and leave a reserved row in a
+    live process. In a thread its fsync and SQLite time no longer holds up fetching (bench/
+    throughput.py); one thread, so stores never wait on each other's SQLite write lock. A stop
+    cancels only the coroutine waiting for a step: the step runs to completion, its outcome is
+    still counted (`late`), and `drain` waits for every step before the run is recorded.
+    """
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._pending: set[asyncio.Future[str]] = set()
+
+    async def run(self, step: Callable[[], str], late: Callable[[str], None]) -> str:
+        future = asyncio.wrap_future(self._executor.submit(step))
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.add_done_callback(functools.partial(_late_outcome, late))
+            raise
+
+    async def drain(self) -> None:
+        if self._pending:
+            await asyncio.wait(set(self._pending))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+def _late_outcome(late: Callable[[str], None], future: asyncio.Future[str]) -> None:
+    if future.cancelled():
+        return
+    error = future.exception()
+    if error is None:
+        late(future.result())
+    else:
+        log.error("store failed after the run was stopped",
+                  extra={"event": "article_store_error", "error": repr(error)})
+
+
 def _cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -185,6 +244,22 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if "fork" in methods else None)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: leave when the service dies.
+
+    A service killed by SIGKILL (or the OOM killer) cannot shut its pool down, and its workers
+    wait on the call queue forever (each holds the pipe's other end too): two orphans per
+    crash, found by tests/test_crash_safety.py. Re-parenting tells them the service is gone.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 @dataclass(frozen=True)
 class _RunContext:
     settings: Settings
@@ -195,6 +270,11 @@ class _RunContext:
     tally: _RunTally
     rng: random.Random
     extraction: _ExtractionPool
+    stores: _StoreLane
+    # Pages fetched but not yet extracted, at most: when extraction is the bottleneck, fetching
+    # waits instead of holding every page of the run in memory (bench/throughput.py: peak RSS
+    # then grows with the batch, not with the concurrency).
+    pages_in_hand: asyncio.Semaphore
 
 
 async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
@@ -227,12 +307,15 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
     observer.feeds_claimed([state.name for state in claimed])
     state = "interrupted"
     extraction = _ExtractionPool()
+    stores = _StoreLane()
     try:
         async with PageFetcher(settings.fetch, transport=transport,
                                observe=observe_fetch) as fetcher:
             context = _RunContext(settings=settings, index=index, fetcher=fetcher,
                                   writer=writer, observer=observer, tally=tally,
-                                  rng=random.Random(), extraction=extraction)
+                                  rng=random.Random(), extraction=extraction, stores=stores,
+                                  pages_in_hand=asyncio.Semaphore(
+                                      settings.fetch.max_concurrency + 2 * _cores()))
             work = asyncio.gather(*(_process_feed(context, settings.feed(s.name), s)
                                     for s in claimed))
             state = await _until_stopped(work, stop, context, [s.name for s in claimed])
@@ -240,7 +323,11 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
         state = "failed"
         raise
     finally:
-        extraction.close()
+        try:
+            await stores.drain()
+        finally:
+            stores.close()
+            extraction.close()
         # Best effort: when the database itself failed these may fail too, and the leases
         # then simply expire.
         with contextlib.suppress(DatabaseError):
@@ -373,9 +460,13 @@ async def _process_entry(context: _RunContext, feed: FeedSettings, entry: FeedEn
                                                 "feed": feed.name, "url": entry.url})
         failure = IngestFailure(FailureKind.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
         outcome = _record_entry_failure(context, feed, entry, failure)
+    _count_outcome(context, feed, outcome)
+    return outcome
+
+
+def _count_outcome(context: _RunContext, feed: FeedSettings, outcome: str) -> None:
     context.tally.outcomes[outcome] += 1
     context.observer.entry_done(feed.name, outcome)
-    return outcome
 
 
 def _record_entry_failure(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
@@ -403,12 +494,13 @@ async def _ingest_entry(context: _RunContext, feed: FeedSettings, entry: FeedEnt
     url = normalize_url(entry.url)
     if index.stored_sequence_for_url(url) is not None:
         return _settle(context, feed, entry, "duplicate")
-    response = await context.fetcher.fetch(entry.url, allowed_types=PAGE_TYPES)
-    if not response.body.strip():
-        raise IngestFailure(FailureKind.EMPTY_RESPONSE, "page body is empty")
-    extraction = await context.extraction.extract(
-        feed, entry, response.body, response.charset, response.url,
-        context.settings.dedupe.near_duplicates)
+    async with context.pages_in_hand:
+        response = await context.fetcher.fetch(entry.url, allowed_types=PAGE_TYPES)
+        if not response.body.strip():
+            raise IngestFailure(FailureKind.EMPTY_RESPONSE, "page body is empty")
+        extraction = await context.extraction.extract(
+            feed, entry, response.body, response.charset, response.url,
+            context.settings.dedupe.near_duplicates)
     if extraction.failure is not None:
         raise IngestFailure(*extraction.failure)
     article = extraction.article
@@ -419,7 +511,9 @@ async def _ingest_entry(context: _RunContext, feed: FeedSettings, entry: FeedEnt
             "event": "article_filtered", "feed": feed.name, "url": entry.url,
             "reason": rejection_reason(rule_sets, article.title, article.text)})
         return _settle(context, feed, entry, "filtered")
-    return store_article(context, feed, entry, article, extraction.signature)
+    return await context.stores.run(
+        functools.partial(store_article, context, feed, entry, article, extraction.signature),
+        late=functools.partial(_count_outcome, context, feed))
 
 
 def build_article(feed: FeedSettings, entry: FeedEntry, html: str, page_url: str) -> Article:
@@ -460,6 +554,8 @@ def store_article(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
     if existing is not None:
         return _settle(context, feed, entry, "duplicate", existing)
     if signature is not None:
+        from ingest.neardup import best_near_duplicate
+
         candidates = index.signatures(index.candidate_sequences(signature.bands))
         near = best_near_duplicate(signature, candidates,
                                    context.settings.dedupe.near_duplicate_threshold)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from config.settings import Settings
+from ingest.logs import redact_secrets
 from storage.index import CorpusIndex, FeedState, RunRow, utcnow
 
 
@@ -44,7 +45,7 @@ def status_as_json(report: StatusReport) -> dict[str, Any]:
             "failures_by_kind": run.failures_by_kind,
         } for run in report.runs],
         "feeds": [{
-            "name": feed.name, "url": feed.url, "health": feed_health(feed),
+            "name": feed.name, "url": redact_secrets(feed.url), "health": feed_health(feed),
             "last_poll_at": _iso(feed.last_poll_at),
             "last_success_at": _iso(feed.last_success_at),
             "consecutive_failures": feed.consecutive_failures,

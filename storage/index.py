@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    case,
     create_engine,
     delete,
     event,
@@ -33,10 +35,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from config.settings import FeedSettings, ScheduleSettings
-from storage import schema
+from ingest.failures import FailureKind, IngestFailure
+from storage.migrate import SchemaError, upgrade_schema
 from storage.schema import articles, counters, entries, failures, feeds, runs, signature_bands
 
 ARTICLE_SEQUENCE = "article_sequence"
+# How long to wait for another process to finish writing the same article (it writes one
+# small file: milliseconds) before leaving the entry for the next poll.
+WAIT_FOR_WRITER_SECONDS = 2.0
+# Most feeds one scheduled claim takes (the fetcher's default concurrency: a run gains
+# nothing from holding more). Without a cap the first replica to check after a start, or
+# after a quiet spell, leases every due feed and the others stand idle.
+SCHEDULED_CLAIM_BATCH = 16
 TERMINAL_ENTRY_STATES = ("stored", "duplicate", "near_duplicate", "filtered", "failed")
 
 
@@ -47,6 +57,20 @@ class DatabaseError(Exception):
 class DuplicateArticle(Exception):
     def __init__(self, sequence: int | None) -> None:
         super().__init__(f"already stored as {sequence}")
+        self.sequence = sequence
+
+
+class ArticleBeingWritten(IngestFailure):
+    """Another process holds this article's hash but has not finished writing its file.
+
+    A transient storage failure: the entry is retried at the next poll, by when the other
+    writer has finished (a duplicate then) or recovery has removed its row (stored then).
+    Recording a duplicate of an unfinished row would lose the article if that writer died.
+    """
+
+    def __init__(self, sequence: int, writer: str) -> None:
+        super().__init__(FailureKind.STORAGE_ERROR,
+                         f"the same article is still being written as {sequence} by {writer}")
         self.sequence = sequence
 
 
@@ -123,18 +147,21 @@ def redact_database_url(url: str) -> str:
 
 
 def open_index(database_url: str) -> CorpusIndex:
-    """Connect, create the schema if missing, and return the index."""
+    """Connect, apply pending schema migrations (under a lock), and return the index."""
     try:
         engine = _create_engine(database_url)
-        schema.metadata.create_all(engine)
+        upgrade_schema(engine)
         with engine.begin() as conn:
             exists = conn.execute(
                 select(counters.c.value).where(counters.c.name == ARTICLE_SEQUENCE)
             ).first()
             if exists is None:
-                # another process may create it first
-                with contextlib.suppress(IntegrityError):
+                # Another process may create it first; the savepoint keeps this transaction
+                # usable on PostgreSQL after the unique violation.
+                with contextlib.suppress(IntegrityError), conn.begin_nested():
                     conn.execute(insert(counters).values(name=ARTICLE_SEQUENCE, value=-1))
+    except SchemaError as exc:
+        raise DatabaseError(f"database {redact_database_url(database_url)}: {exc}") from exc
     except SQLAlchemyError as exc:
         raise DatabaseError(
             f"cannot open database {redact_database_url(database_url)}: "
@@ -221,12 +248,17 @@ class CorpusIndex:
                         last_modified=None if row.url != feed.url else row.last_modified))
 
     def claim_feeds(self, owner: str, now: datetime, lease_seconds: float,
-                    names: Sequence[str] | None = None, due_only: bool = True) -> list[FeedState]:
+                    names: Sequence[str] | None = None, due_only: bool = True,
+                    limit: int | None = None) -> list[FeedState]:
         """Take a lease on feeds no one else holds: due ones, or the named ones now.
 
         The conditional UPDATE is the claim, so two processes never both win a feed; on
-        PostgreSQL the SELECT also skips rows another transaction has locked.
+        PostgreSQL the SELECT also skips rows another transaction has locked. `limit` caps
+        the batch (the most overdue first), leaving the rest to other replicas; a scheduled
+        claim (`due_only`) takes SCHEDULED_CLAIM_BATCH unless told otherwise.
         """
+        if limit is None and due_only:
+            limit = SCHEDULED_CLAIM_BATCH
         until = now + timedelta(seconds=lease_seconds)
         free = or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now,
                    feeds.c.lease_owner == owner)
@@ -238,6 +270,8 @@ class CorpusIndex:
         claimed: list[FeedState] = []
         with self._transaction() as conn:
             query = select(feeds.c.name).where(and_(*conditions)).order_by(feeds.c.next_poll_at)
+            if limit is not None:
+                query = query.limit(limit)
             if self.dialect == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             candidates = [row.name for row in conn.execute(query)]
@@ -260,6 +294,18 @@ class CorpusIndex:
                                                   feeds.c.lease_owner == owner))
                          .values(lease_owner=None, lease_until=None))
 
+    def lease_owners(self) -> set[str]:
+        """Every writer named as a feed's lease owner (expired leases included)."""
+        with self._transaction() as conn:
+            return {row.lease_owner for row in conn.execute(
+                select(feeds.c.lease_owner).where(feeds.c.lease_owner.is_not(None)).distinct())}
+
+    def release_leases_of(self, owner: str) -> int:
+        """Release every lease of `owner`, a writer known to be dead; returns how many."""
+        with self._transaction() as conn:
+            return conn.execute(update(feeds).where(feeds.c.lease_owner == owner)
+                                .values(lease_owner=None, lease_until=None)).rowcount
+
     def record_poll_success(self, feed: FeedSettings, owner: str, now: datetime,
                             schedule: ScheduleSettings, etag: str | None,
                             last_modified: str | None, rng: random.Random) -> None:
@@ -269,8 +315,7 @@ class CorpusIndex:
             conn.execute(update(feeds).where(feeds.c.name == feed.name).values(
                 last_poll_at=now, last_success_at=now, next_poll_at=next_poll,
                 consecutive_failures=0, last_error=None, last_error_kind=None,
-                etag=etag, last_modified=last_modified,
-                lease_owner=None, lease_until=None))
+                etag=etag, last_modified=last_modified, **_release_if_held_by(owner)))
 
     def record_poll_failure(self, feed: FeedSettings, owner: str, now: datetime,
                             schedule: ScheduleSettings, kind: str, detail: str,
@@ -289,7 +334,7 @@ class CorpusIndex:
                     seconds=delay + rng.uniform(0, schedule.jitter_seconds)),
                 last_error_kind=kind, last_error=detail[:500],
                 suspended=failures_in_row >= schedule.suspend_after_failures,
-                lease_owner=None, lease_until=None))
+                **_release_if_held_by(owner)))
             return self._feed_state(conn, feed.name)
 
     def resume_feed(self, name: str, now: datetime) -> bool:
@@ -358,10 +403,26 @@ class CorpusIndex:
 
     # ---- articles ----------------------------------------------------------------------
 
-    def sequence_for_hash(self, content_hash: str) -> int | None:
-        with self._transaction() as conn:
-            return conn.execute(select(articles.c.sequence)
-                                .where(articles.c.content_hash == content_hash)).scalar()
+    def sequence_for_hash(self, content_hash: str, writer: str | None = None) -> int | None:
+        """The stored article with this hash, or None.
+
+        A row another writer is still writing is waited for (briefly): a duplicate is only
+        ever recorded against an article whose file is in place. Raises ArticleBeingWritten
+        when that writer takes too long (it may have died; recovery removes its row).
+        """
+        deadline = time.monotonic() + WAIT_FOR_WRITER_SECONDS
+        while True:
+            with self._transaction() as conn:
+                row = conn.execute(select(articles.c.sequence, articles.c.state,
+                                          articles.c.writer)
+                                   .where(articles.c.content_hash == content_hash)).first()
+            if row is None:
+                return None
+            if row.state == "stored" or row.writer == writer:
+                return row.sequence
+            if time.monotonic() >= deadline:
+                raise ArticleBeingWritten(row.sequence, row.writer)
+            time.sleep(0.05)
 
     def reserve_article(self, *, content_hash: str, url: str, feed: str, title: str,
                         published: date | None, writer: str, file_name_for: Any,
@@ -370,25 +431,36 @@ class CorpusIndex:
         """Take the next sequence number and claim the hash (a "writing" row).
 
         Raises DuplicateArticle when the hash is already claimed: the unique constraint
-        settles a race between two processes storing the same article.
+        settles a race between two processes storing the same article. The counter row's
+        lock makes a racing reservation wait until the first one commits; its number is
+        rolled back with it, so sequence numbers have no gaps from races.
         """
-        try:
-            with self._transaction() as conn:
-                sequence = conn.execute(
-                    update(counters).where(counters.c.name == ARTICLE_SEQUENCE)
-                    .values(value=counters.c.value + 1).returning(counters.c.value)
-                ).scalar_one()
-                file_name = file_name_for(sequence, content_hash)
-                conn.execute(insert(articles).values(
-                    sequence=sequence, content_hash=content_hash, url=url, feed=feed,
-                    title=title[:1000], published=published, fetched_at=utcnow(),
-                    file_name=file_name, state="writing", writer=writer, signature=signature))
-                if bands:
-                    conn.execute(insert(signature_bands),
-                                 [{"band": band, "sequence": sequence} for band in bands])
-                return sequence, file_name
-        except IntegrityError as exc:
-            raise DuplicateArticle(self.sequence_for_hash(content_hash)) from exc
+        for _attempt in range(3):
+            try:
+                with self._transaction() as conn:
+                    sequence = conn.execute(
+                        update(counters).where(counters.c.name == ARTICLE_SEQUENCE)
+                        .values(value=counters.c.value + 1).returning(counters.c.value)
+                    ).scalar_one()
+                    file_name = file_name_for(sequence, content_hash)
+                    conn.execute(insert(articles).values(
+                        sequence=sequence, content_hash=content_hash, url=url, feed=feed,
+                        title=title[:1000], published=published, fetched_at=utcnow(),
+                        file_name=file_name, state="writing", writer=writer,
+                        signature=signature))
+                    if bands:
+                        conn.execute(insert(signature_bands),
+                                     [{"band": band, "sequence": sequence} for band in bands])
+                    return sequence, file_name
+            except IntegrityError as exc:
+                conflict = exc
+                existing = self.sequence_for_hash(content_hash, writer)
+                if existing is not None:
+                    raise DuplicateArticle(existing) from exc
+                # The other row was removed before it was stored (its writer failed): the
+                # article is ours to store after all.
+        raise DatabaseError(f"cannot reserve a sequence number: {_one_line(conflict)}") \
+            from conflict
 
     def complete_article(self, sequence: int, feed: str, entry_key: str,
                          entry_url: str | None) -> None:
@@ -518,6 +590,17 @@ class CorpusIndex:
         with self._transaction() as conn:
             return {row.kind: row.n for row in conn.execute(
                 select(failures.c.kind, func.count().label("n")).group_by(failures.c.kind))}
+
+
+def _release_if_held_by(owner: str) -> dict[str, Any]:
+    """SET values that end `owner`'s lease, and leave one another process took over alone.
+
+    A process whose lease ran out (a long stall) may finish after another took the feed;
+    clearing that other lease would let a third process poll the feed at the same time.
+    """
+    held = feeds.c.lease_owner == owner
+    return {"lease_owner": case((held, None), else_=feeds.c.lease_owner),
+            "lease_until": case((held, None), else_=feeds.c.lease_until)}
 
 
 def _article_row(row: Any) -> ArticleRow:

@@ -70,13 +70,27 @@ def writer_is_alive(tag: str, me: WriterIdentity) -> bool | None:
 class RecoveryReport:
     rows_removed: int
     files_removed: int
+    leases_released: int = 0
 
 
 def recover_interrupted_writes(index: CorpusIndex, corpus_dir: Path, me: WriterIdentity,
                                now: datetime, stale_after_seconds: float) -> RecoveryReport:
-    """Remove dead writers' "writing" rows with their files, and their temporary files."""
+    """Remove dead writers' "writing" rows with their files, and their temporary files.
+
+    A dead writer's feed leases are released and its runs marked interrupted as well: a
+    service restarted after a crash (kill -9, OOM killer) resumes its feeds at once instead of
+    waiting for its own old leases to expire (schedule.lease_seconds, minutes by default).
+    Writers on other hosts cannot be checked, so their leases still simply expire.
+    """
     stale_before = now - timedelta(seconds=stale_after_seconds)
-    rows_removed = files_removed = 0
+    rows_removed = files_removed = leases_released = 0
+    for owner in index.lease_owners():
+        if writer_is_alive(owner, me) is False:
+            released = index.release_leases_of(owner)
+            leases_released += released
+            log.warning("released leases of a dead writer", extra={
+                "event": "recovered_leases", "writer": owner, "feeds": released})
+    index.mark_abandoned_runs(lambda owner: writer_is_alive(owner, me) is not False, now)
     for row in index.writing_articles():
         alive = writer_is_alive(row.writer, me)
         if alive or (alive is None and row.fetched_at > stale_before):
@@ -100,4 +114,5 @@ def recover_interrupted_writes(index: CorpusIndex, corpus_dir: Path, me: WriterI
             files_removed += 1
             log.warning("removed temporary file", extra={
                 "event": "recovered_temp_file", "file": path.name})
-    return RecoveryReport(rows_removed=rows_removed, files_removed=files_removed)
+    return RecoveryReport(rows_removed=rows_removed, files_removed=files_removed,
+                          leases_released=leases_released)

@@ -35,28 +35,40 @@ def start_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpr
 
 
 def write_config(path: Path, *, database_url: str, corpus_dir: Path, feeds: list[tuple[str, str]],
-                 extra: str = "") -> Path:
+                 extra: str = "", fetch: dict[str, object] | None = None,
+                 schedule: dict[str, object] | None = None) -> Path:
+    """A test configuration; `fetch` and `schedule` override single keys of those tables."""
     feed_tables = "\n".join(
         f'[[feeds]]\nname = "{name}"\nurl = "{url}"\ninterval_seconds = 1\n'
         for name, url in feeds)
+    fetch_table = _toml_table({"allow_private_addresses": True, "retries": 1,
+                               "backoff_seconds": 0.05, "total_timeout": 10, **(fetch or {})})
+    schedule_table = _toml_table({"jitter_seconds": 0, "check_every_seconds": 0.5,
+                                  "lease_seconds": 30, **(schedule or {})})
     path.write_text(f"""
 [storage]
 database_url = "{database_url}"
 corpus_dir = "{corpus_dir}"
 
 [fetch]
-allow_private_addresses = true
-retries = 1
-backoff_seconds = 0.05
-total_timeout = 10
+{fetch_table}
 
 [schedule]
-jitter_seconds = 0
-check_every_seconds = 0.5
-lease_seconds = 30
+{schedule_table}
 
 {extra}
 
 {feed_tables}
 """, encoding="utf-8")
     return path
+
+
+def _toml_table(values: dict[str, object]) -> str:
+    def literal(value: object) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str):
+            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return repr(value)
+
+    return "\n".join(f"{key} = {literal(value)}" for key, value in values.items())

@@ -1,0 +1,1 @@
+"""Alembic migrations of the index schema (applied by `storage.migrate`)."""

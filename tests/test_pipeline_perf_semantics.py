@@ -1,0 +1,60 @@
+"""Extraction in worker processes and stores in a thread change speed, never results."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from config.settings import FeedSettings
+from ingest.decode import decode_html
+from ingest.failures import FailureKind
+from ingest.neardup import text_signature
+from ingest.pipeline import _ExtractionPool, build_article, extract_page
+from ingest.records import FeedEntry
+
+_PAGES = Path(__file__).parent / "fixtures" / "extract"
+_FEED = FeedSettings(name="news", url="https://news.example/feed.xml", interval_seconds=900.0)
+
+
+def _entry(url: str) -> FeedEntry:
+    return FeedEntry(feed_name="news", key=url, url=url, title="", summary_html="",
+                     content_html="", published=None)
+
+
+def test_pages_extracted_in_worker_processes_match_extraction_in_process() -> None:
+    pages = sorted(_PAGES.glob("*.html"))[:8]
+    assert pages
+
+    async def in_workers() -> list[object]:
+        pool = _ExtractionPool()
+        try:
+            return list(await asyncio.gather(*(
+                pool.extract(_FEED, _entry(f"https://news.example/{page.stem}"),
+                             page.read_bytes(), None, f"https://news.example/{page.stem}", True)
+                for page in pages)))
+        finally:
+            pool.close()
+
+    for page, result in zip(pages, asyncio.run(in_workers()), strict=True):
+        url = f"https://news.example/{page.stem}"
+        assert result == extract_page(_FEED, _entry(url), page.read_bytes(), None, url, True)
+        if result.article is not None:
+            text = decode_html(page.read_bytes(), None).text
+            assert result.article == build_article(_FEED, _entry(url), text, url)
+            assert result.signature == text_signature(result.article.text)
+
+
+def test_page_without_article_comes_back_from_a_worker_as_no_article_text() -> None:
+    url = "https://news.example/empty"
+    body = b"<html><body><nav>Home</nav></body></html>"
+
+    async def in_worker() -> object:
+        pool = _ExtractionPool()
+        try:
+            return await pool.extract(_FEED, _entry(url), body, "utf-8", url, True)
+        finally:
+            pool.close()
+
+    result = asyncio.run(in_worker())
+    assert result.article is None
+    assert result.failure is not None and result.failure[0] is FailureKind.NO_ARTICLE_TEXT
