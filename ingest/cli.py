@@ -9,18 +9,21 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from config.settings import ConfigError, Settings, load_settings, resolve_config_path
 from ingest.failures import FailureKind, IngestFailure
 from ingest.logs import configure_logging, redact_secrets
-from ingest.pipeline import RunRequest, RunSummary, run_fetch
 from ingest.progress import LogProgress, TerminalProgress
 from ingest.status import build_status, render_status, status_as_json
 from storage.index import CorpusIndex, DatabaseError, open_index, redact_database_url, utcnow
 from storage.migrate import SchemaRevision, database_revision
 from storage.recovery import new_writer_identity
+
+if TYPE_CHECKING:  # the pipeline (httpx, parsers) loads only for commands that fetch
+    from ingest.pipeline import RunSummary
 
 EXIT_CONFIG = 2
 EXIT_DATABASE = 3
@@ -113,6 +116,8 @@ def run(ctx: click.Context, http_listen: str | None) -> None:
 @click.pass_context
 def fetch(ctx: click.Context, feed_names: tuple[str, ...]) -> None:
     """Run one fetch now, in the foreground, and print a summary."""
+    from ingest.pipeline import RunRequest, run_fetch
+
     settings = _settings(ctx)
     known = {feed.name for feed in settings.feeds}
     unknown = [name for name in feed_names if name not in known]
