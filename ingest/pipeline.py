@@ -37,6 +37,7 @@ from ingest.textnorm import content_hash, normalize_text
 from ingest.urls import normalize_url
 from storage.corpus import corpus_file_name, write_corpus_file
 from storage.index import (
+    SCHEDULED_CLAIM_BATCH,
     CorpusIndex,
     DatabaseError,
     DuplicateArticle,
@@ -293,8 +294,10 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
     names = request.feed_names if request.feed_names is not None else tuple(
         feed.name for feed in configured)
     claimed = index.claim_feeds(writer.tag, now, settings.schedule.lease_seconds, names=names,
-                                due_only=request.due_only)
+                                due_only=request.due_only,
+                                limit=_claim_batch(settings) if request.due_only else None)
     claimed_names = {state.name for state in claimed}
+    held = [state.name for state in claimed]  # grows as a scheduled run claims more
     busy = tuple(name for name in names if name not in claimed_names) if not request.due_only \
         else ()
     if not claimed and request.trigger == "schedule":
@@ -316,9 +319,9 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
                                   rng=random.Random(), extraction=extraction, stores=stores,
                                   pages_in_hand=asyncio.Semaphore(
                                       settings.fetch.max_concurrency + 2 * _cores()))
-            work = asyncio.gather(*(_process_feed(context, settings.feed(s.name), s)
-                                    for s in claimed))
-            state = await _until_stopped(work, stop, context, [s.name for s in claimed])
+            work = asyncio.ensure_future(
+                _poll_claimed_feeds(context, request, names, claimed, held))
+            state = await _until_stopped(work, stop, context, held)
     except DatabaseError:
         state = "failed"
         raise
@@ -332,7 +335,7 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
         # then simply expire.
         with contextlib.suppress(DatabaseError):
             if state != "finished":
-                for name in claimed_names:
+                for name in held:
                     index.release_feed(name, writer.tag)
             index.finish_run(run_id, tally.counts(), state, utcnow())
     summary = RunSummary(run_id=run_id, trigger=request.trigger, state=state,
@@ -368,6 +371,40 @@ async def _until_stopped(work: asyncio.Future[list[None]], stop: asyncio.Event |
         renewer.cancel()
         if stopper is not None:
             stopper.cancel()
+
+
+def _claim_batch(settings: Settings) -> int:
+    return max(SCHEDULED_CLAIM_BATCH, settings.fetch.max_concurrency)
+
+
+async def _poll_claimed_feeds(context: _RunContext, request: RunRequest, names: Sequence[str],
+                              claimed: Sequence[FeedState], held: list[str]) -> None:
+    """Poll the claimed feeds. A scheduled run claims more due feeds as earlier ones finish:
+    replicas share the work in small batches, and no due feed waits for the next check."""
+    settings = context.settings
+    pending = {asyncio.ensure_future(_process_feed(context, settings.feed(s.name), s))
+               for s in claimed}
+    try:
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+            if not request.due_only:
+                continue
+            room = _claim_batch(settings) - len(pending)
+            # Feeds this run already holds stay due until their poll is recorded: skip them.
+            others = [name for name in names if name not in held]
+            more = context.index.claim_feeds(context.writer.tag, utcnow(),
+                                             settings.schedule.lease_seconds, names=others,
+                                             due_only=True, limit=room) if room > 0 else []
+            held.extend(s.name for s in more)
+            pending |= {asyncio.ensure_future(_process_feed(context, settings.feed(s.name), s))
+                        for s in more}
+    finally:
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
 
 async def _renew_leases(context: _RunContext, names: list[str]) -> None:

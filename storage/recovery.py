@@ -107,8 +107,13 @@ def recover_interrupted_writes(index: CorpusIndex, corpus_dir: Path, me: WriterI
         for path in corpus_dir.glob(f"{TEMP_PREFIX}*"):
             tag = temp_file_writer(path.name)
             alive = writer_is_alive(tag, me) if tag else False
-            too_old = datetime.fromtimestamp(path.stat().st_mtime, now.tzinfo) < stale_before
-            if alive or (alive is None and not too_old):
+            if alive:
+                continue
+            try:
+                modified = path.stat().st_mtime
+            except FileNotFoundError:
+                continue  # another replica's write finished (renamed) meanwhile
+            if alive is None and datetime.fromtimestamp(modified, now.tzinfo) >= stale_before:
                 continue
             path.unlink(missing_ok=True)
             files_removed += 1
