@@ -20,6 +20,7 @@ import httpcore
 import httpx
 
 from ingest.failures import FailureKind, IngestFailure
+from ingest.httppool import ConnectionPool
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> addresses as strings, in the resolver's preference order.
@@ -167,7 +168,7 @@ def guarded_transport(
     `resolver` and `inner` (the backend that opens the sockets) are replaced only by tests.
     """
     transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
-    pool = httpcore.AsyncConnectionPool(
+    pool = ConnectionPool(
         ssl_context=httpx.create_ssl_context(trust_env=False),
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,

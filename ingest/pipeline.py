@@ -593,8 +593,7 @@ def store_article(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
     if signature is not None:
         from ingest.neardup import best_near_duplicate
 
-        candidates = index.signatures(index.candidate_sequences(signature.bands))
-        near = best_near_duplicate(signature, candidates,
+        near = best_near_duplicate(signature, index.near_duplicate_candidates(signature.bands),
                                    context.settings.dedupe.near_duplicate_threshold)
         if near is not None and not context.settings.dedupe.store_near_duplicates:
             return _settle(context, feed, entry, "near_duplicate", near[0])

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import httpcore
 import httpx
 import pytest
 import respx
@@ -20,7 +21,9 @@ import respx
 from config.settings import FetchSettings
 from ingest.failures import FailureKind, IngestFailure
 from ingest.fetch import PageFetcher
+from ingest.netguard import guarded_transport
 from ingest.records import FetchResponse
+from tests.loopback import Route, serve_site
 
 SETTINGS = FetchSettings(retries=0, backoff_seconds=0.001, max_retry_after_seconds=5.0)
 HTML = "<html><body><p>Article text.</p></body></html>"
@@ -716,3 +719,45 @@ def test_https_to_a_server_not_speaking_tls_is_tls_error() -> None:
         asyncio.run(fetch())
 
     assert info.value.kind is FailureKind.TLS_ERROR
+
+
+class _CountingBackend(httpcore.AsyncNetworkBackend):
+    """Opens real sockets and counts them."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None,
+        local_address: str | None = None, socket_options: Iterable[object] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self.connections += 1
+        return await self._inner.connect_tcp(host, port, timeout=timeout)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def test_unchanged_feeds_answering_304_are_polled_over_one_kept_alive_connection() -> None:
+    # A 304 closed before its (empty) body was read took its connection with it: polling
+    # 1,000 unchanged feeds opened 1,000 connections.
+    backend = _CountingBackend()
+    settings = FetchSettings(allow_private_addresses=True, max_concurrency=1,
+                             per_host_concurrency=1)
+
+    async def poll_twice(urls: list[str]) -> list[FetchResponse]:
+        transport = guarded_transport(allow_private=True, limits=httpx.Limits(
+            max_connections=1, max_keepalive_connections=1), inner=backend)
+        async with PageFetcher(settings, transport=transport) as fetcher:
+            first = [await fetcher.fetch(url) for url in urls]
+            return [await fetcher.fetch(url, etag=response.etag)
+                    for url, response in zip(urls, first, strict=True)]
+
+    with serve_site() as site:
+        for n in range(5):
+            site.set(f"/feed{n}.xml", Route(body=b"<rss/>", content_type="application/rss+xml"))
+        second = asyncio.run(poll_twice([site.url(f"/feed{n}.xml") for n in range(5)]))
+
+    assert [response.status for response in second] == [304] * 5
+    assert backend.connections == 1

@@ -131,3 +131,44 @@ def test_verify_reports_missing_orphan_temporary_and_tampered_files(index: Corpu
     (corpus_dir / ".tmp-host-1-aa-100_0123456789abcdef.txt").write_text("partial")
     kinds = sorted(p.kind for p in verify_corpus(index, corpus_dir).problems)
     assert kinds == ["hash_mismatch", "missing_file", "orphan_file", "temporary_file"]
+
+
+def test_an_entry_is_retried_until_its_attempts_run_out(index: CorpusIndex) -> None:
+    for _ in range(2):
+        index.record_entry("world", "k1", "https://n.example/a", "retry",
+                           failure_kind="timeout")
+    assert index.settled_entry_keys("world", ["k1", "k2"], max_attempts=3) == set()
+
+    index.record_entry("world", "k1", "https://n.example/a", "retry", failure_kind="timeout")
+
+    assert index.settled_entry_keys("world", ["k1", "k2"], max_attempts=3) == {"k1"}
+
+
+def test_an_entry_stored_after_a_retry_is_settled_and_known_by_its_url(
+        index: CorpusIndex) -> None:
+    index.record_entry("world", "k2", "https://n.example/b", "retry", failure_kind="timeout")
+    assert index.stored_sequence_for_url("https://n.example/b") is None
+
+    index.record_entry("world", "k2", "https://n.example/b", "stored", sequence=7)
+
+    assert index.settled_entry_keys("world", ["k2"], max_attempts=10) == {"k2"}
+    assert index.stored_sequence_for_url("https://n.example/b") == 7
+
+
+def test_near_duplicate_candidates_are_the_articles_sharing_a_band(index: CorpusIndex) -> None:
+    def reserve(text: str, signature: bytes | None, bands: tuple[str, ...]) -> int:
+        sequence, _ = index.reserve_article(
+            content_hash=content_hash(text), url="https://n.example/a", feed="world",
+            title="t", published=None, writer="host-1-aa", file_name_for=corpus_file_name,
+            signature=signature, bands=bands)
+        return sequence
+
+    first = reserve("first", b"\x01" * 8, ("00:aa", "01:bb"))
+    second = reserve("second", b"\x02" * 8, ("00:cc", "01:bb"))
+    reserve("third", b"\x03" * 8, ("00:dd", "01:ee"))
+
+    assert index.near_duplicate_candidates(("00:aa", "01:zz")) == {first: b"\x01" * 8}
+    assert index.near_duplicate_candidates(("00:cc", "01:bb")) == {first: b"\x01" * 8,
+                                                                    second: b"\x02" * 8}
+    assert index.near_duplicate_candidates(("00:xx", "01:yy")) == {}
+    assert index.near_duplicate_candidates(()) == {}

@@ -3,6 +3,8 @@ database (SQLite, and PostgreSQL when configured)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +28,7 @@ from sqlalchemy import (
 
 from storage import schema
 from storage.index import DatabaseError, open_index
-from storage.migrate import database_revision, head_revision, upgrade_schema
+from storage.migrate import HEAD_REVISION, database_revision, head_revision, upgrade_schema
 from tests.cli_runner import run_cli
 
 ALEMBIC_VERSION = Table("alembic_version", MetaData(), Column("version_num", String(32)))
@@ -43,6 +45,24 @@ def _schema_differences(engine: Engine) -> list[object]:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         return list(compare_metadata(context, schema.metadata))
+
+
+def test_head_revision_constant_names_the_newest_migration() -> None:
+    # A current schema is recognised without Alembic by comparing with HEAD_REVISION: a new
+    # migration whose revision is not copied there would never be applied to a database at
+    # the previous head.
+    assert head_revision() == HEAD_REVISION
+
+
+def test_opening_a_current_index_does_not_import_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'index.sqlite3'}"
+    open_index(url).close()
+    code = ("import sys; from storage.index import open_index; "
+            f"open_index({url!r}).close(); print(sorted(m for m in sys.modules "
+            "if m == 'alembic' or m.startswith('alembic.')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert result.stdout.strip() == "[]"
 
 
 def test_upgrade_creates_exactly_the_schema_the_queries_use(database_url: str,

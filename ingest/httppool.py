@@ -1,0 +1,64 @@
+"""httpcore's connection pool, with each idle connection handed to one request at a time.
+
+httpcore 1.0 (`AsyncConnectionPool._assign_requests_to_connections`) assigns an idle HTTP/1.1
+connection to a request, but the connection stays IDLE until that request's task next runs
+and sends on it. Every pass in between (each new request, each response closed) sees it as
+available and assigns it to another request as well; all but the first then fail with
+ConnectionNotAvailable and go round the pool again (encode/httpcore#1110, #1111). With 32
+connections on one busy event loop that was about 4 extra passes per request, each of them
+O(connections) `has_expired` socket polls and an O(connections²) idle count: 2 ms of CPU per
+page in the fetch process, more than the network I/O (bench/throughput.py, profiled).
+
+Here a connection that a request holds but has not started on counts as busy: never handed
+to a second request, never closed as a surplus idle one. A dead one (`has_expired`) is still
+removed, and its request goes round again, as in httpcore. (HTTP/2, where one connection
+serves several requests at once, is not enabled by the fetcher.)
+"""
+
+from __future__ import annotations
+
+import httpcore
+from httpcore._async.interfaces import AsyncConnectionInterface
+
+
+class ConnectionPool(httpcore.AsyncConnectionPool):
+    def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
+        closing: list[AsyncConnectionInterface] = []
+        held = {id(request.connection) for request in self._requests
+                if request.connection is not None}
+        idle = sum(1 for connection in self._connections
+                   if connection.is_idle() and id(connection) not in held)
+        for connection in list(self._connections):
+            if connection.is_closed():
+                self._connections.remove(connection)
+            elif connection.has_expired():
+                self._connections.remove(connection)
+                closing.append(connection)
+                if connection.is_idle() and id(connection) not in held:
+                    idle -= 1
+            elif (connection.is_idle() and id(connection) not in held
+                  and idle > self._max_keepalive_connections):
+                self._connections.remove(connection)
+                closing.append(connection)
+                idle -= 1
+
+        for pool_request in [request for request in self._requests if request.is_queued()]:
+            origin = pool_request.request.url.origin
+            available = next((connection for connection in self._connections
+                              if id(connection) not in held
+                              and connection.can_handle_request(origin)
+                              and connection.is_available()), None)
+            if available is None and len(self._connections) >= self._max_connections:
+                # Make room by closing an idle connection to another origin.
+                surplus = next((connection for connection in self._connections
+                                if connection.is_idle() and id(connection) not in held), None)
+                if surplus is None:
+                    continue  # stays queued until a response is closed
+                self._connections.remove(surplus)
+                closing.append(surplus)
+            if available is None:
+                available = self.create_connection(origin)
+                self._connections.append(available)
+            pool_request.assign_to_connection(available)
+            held.add(id(available))
+        return closing

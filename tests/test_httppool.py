@@ -1,0 +1,147 @@
+"""The fetcher's connection pool hands an idle connection to one request at a time."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpcore
+import httpx
+import pytest
+from httpcore._async.connection_pool import AsyncPoolRequest
+
+from config.settings import FetchSettings
+from ingest.fetch import PageFetcher
+from ingest.httppool import ConnectionPool
+from ingest.netguard import guarded_transport
+from tests.loopback import Route, serve_site
+
+ORIGIN = httpcore.Origin(b"http", b"news.example", 80)
+
+
+class IdleConnection:
+    """Stands for a kept-alive HTTP/1.1 connection: idle and available until a request
+    starts on it."""
+
+    def __init__(self, origin: httpcore.Origin = ORIGIN) -> None:
+        self.origin = origin
+        self.closed = False
+
+    def can_handle_request(self, origin: httpcore.Origin) -> bool:
+        return origin == self.origin
+
+    def is_available(self) -> bool:
+        return not self.closed
+
+    def is_idle(self) -> bool:
+        return not self.closed
+
+    def is_closed(self) -> bool:
+        return self.closed
+
+    def has_expired(self) -> bool:
+        return False
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def _queued(pool: ConnectionPool, url: str = "http://news.example/") -> AsyncPoolRequest:
+    request = AsyncPoolRequest(httpcore.Request("GET", url))
+    pool._requests.append(request)
+    return request
+
+
+def _assign(pool: ConnectionPool) -> list[object]:
+    """One assignment pass, as the pool runs it on the event loop (its events need one)."""
+
+    async def in_loop() -> list[object]:
+        return list(pool._assign_requests_to_connections())
+
+    return asyncio.run(in_loop())
+
+
+def test_an_idle_connection_goes_to_one_waiting_request_only() -> None:
+    pool = ConnectionPool(max_connections=1)
+    idle = IdleConnection()
+    pool._connections.append(idle)  # type: ignore[arg-type]
+    first, second = _queued(pool), _queued(pool)
+
+    closing = _assign(pool)
+
+    assert first.connection is idle and second.is_queued() and closing == []
+    # Until the first request starts, the connection still looks idle: a later pass (a new
+    # request arriving) must not hand it out again either.
+    third = _queued(pool)
+    _assign(pool)
+    assert second.is_queued() and third.is_queued()
+
+
+def test_a_second_request_gets_its_own_connection_when_there_is_room() -> None:
+    pool = ConnectionPool(max_connections=2)
+    idle = IdleConnection()
+    pool._connections.append(idle)  # type: ignore[arg-type]
+    first, second = _queued(pool), _queued(pool)
+
+    _assign(pool)
+
+    assert first.connection is idle
+    assert second.connection is not None and second.connection is not idle
+
+
+def test_a_connection_promised_to_a_request_is_not_closed_to_make_room() -> None:
+    pool = ConnectionPool(max_connections=1)
+    promised = IdleConnection()
+    pool._connections.append(promised)  # type: ignore[arg-type]
+    _queued(pool)
+    _assign(pool)
+    other_origin = _queued(pool, "http://other.example/")
+
+    closing = _assign(pool)
+
+    assert closing == [] and other_origin.is_queued() and not promised.closed
+
+
+def test_an_idle_connection_to_another_origin_is_closed_to_make_room() -> None:
+    pool = ConnectionPool(max_connections=1)
+    idle = IdleConnection()
+    pool._connections.append(idle)  # type: ignore[arg-type]
+    request = _queued(pool, "http://other.example/")
+
+    closing = _assign(pool)
+
+    assert closing == [idle]
+    assert request.connection is not None and request.connection is not idle
+
+
+def test_many_concurrent_fetches_send_each_request_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # httpcore's own pass handed one idle connection to several requests; all but one then
+    # failed with ConnectionNotAvailable and went round the pool again (CPU, not errors).
+    sends = 0
+    original = httpcore.AsyncHTTPConnection.handle_async_request
+
+    async def counted(self: httpcore.AsyncHTTPConnection,
+                      request: httpcore.Request) -> httpcore.Response:
+        nonlocal sends
+        sends += 1
+        return await original(self, request)
+
+    monkeypatch.setattr(httpcore.AsyncHTTPConnection, "handle_async_request", counted)
+    settings = FetchSettings(max_concurrency=16, per_host_concurrency=16,
+                             allow_private_addresses=True)
+    pages = 200
+
+    async def scenario(url: str) -> list[bytes]:
+        transport = guarded_transport(allow_private=True, limits=httpx.Limits(
+            max_connections=16, max_keepalive_connections=16))
+        async with PageFetcher(settings, transport=transport) as fetcher:
+            responses = await asyncio.gather(*(fetcher.fetch(f"{url}?{n}")
+                                               for n in range(pages)))
+        return [response.body for response in responses]
+
+    with serve_site() as site:
+        site.set("/page", Route(body=b"<p>page</p>"))
+        bodies = asyncio.run(scenario(site.url("/page")))
+
+    assert bodies == [b"<p>page</p>"] * pages
+    assert sends == pages
