@@ -49,8 +49,8 @@ if str(_REPO) not in sys.path:
 
 from config.settings import FeedSettings  # noqa: E402
 from ingest.decode import decode_html  # noqa: E402
+from ingest.extraction_pool import build_article  # noqa: E402
 from ingest.failures import IngestFailure  # noqa: E402
-from ingest.pipeline import build_article  # noqa: E402
 from ingest.records import FeedEntry  # noqa: E402
 from tests.cli_runner import command, environment, write_config  # noqa: E402
 

@@ -203,8 +203,9 @@ def extract(ctx: click.Context, source: str, page_url: str | None,
     """Print the corpus-file text the pipeline would store for one page."""
     from config.settings import FeedSettings, parse_settings
     from ingest.decode import decode_html
+    from ingest.extraction_pool import build_article
     from ingest.fetch import PageFetcher
-    from ingest.pipeline import PAGE_TYPES, build_article
+    from ingest.pipeline import PAGE_TYPES
     from ingest.records import FeedEntry
     from storage.corpus import format_corpus_text
 

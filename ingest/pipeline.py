@@ -10,30 +10,24 @@ import asyncio
 import contextlib
 import functools
 import logging
-import multiprocessing
-import os
 import random
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
 from config.settings import FeedSettings, Settings
-from ingest.decode import decode_html
-from ingest.extract import extract_article
+from ingest.extraction_pool import ExtractionPool, cpu_cores
 from ingest.failures import FailureKind, IngestFailure
 from ingest.feeds import parse_feed
 from ingest.fetch import Observe, PageFetcher
 from ingest.filters import article_matches_all, rejection_reason
-from ingest.records import Article, ExtractionHints, FeedEntry
-from ingest.textnorm import content_hash, normalize_text
+from ingest.records import Article, FeedEntry
+from ingest.store_lane import StoreLane
 from ingest.urls import normalize_url
 from storage.corpus import corpus_file_name, write_corpus_file
 from storage.index import (
@@ -122,146 +116,6 @@ class _RunTally:
 
 
 @dataclass(frozen=True)
-class PageExtraction:
-    """A page's article and its near-duplicate signature, or why there is no article."""
-
-    article: Article | None
-    signature: TextSignature | None
-    failure: tuple[FailureKind, str] | None
-
-
-def extract_page(feed: FeedSettings, entry: FeedEntry, body: bytes, charset: str | None,
-                 page_url: str, near_duplicates: bool) -> PageExtraction:
-    """Decode, extract, normalise and sign one page (pure and CPU-bound: runs in a worker)."""
-    try:
-        article = build_article(feed, entry, decode_html(body, charset).text, page_url)
-    except IngestFailure as failure:
-        # IngestFailure does not survive pickling (its args are not its __init__'s), so it
-        # crosses the process boundary as data.
-        return PageExtraction(article=None, signature=None,
-                              failure=(failure.kind, failure.detail))
-    if not near_duplicates:
-        return PageExtraction(article=article, signature=None, failure=None)
-    from ingest.neardup import text_signature
-
-    signature = text_signature(article.text)
-    return PageExtraction(article=article, signature=signature, failure=None)
-
-
-class _ExtractionPool:
-    """Worker processes for `extract_page`: started at the first page, shut down with the run.
-
-    Extraction is CPU-bound (about 6 ms a page); on the event loop it held up fetching and
-    storing. In one worker per core it overlaps the loop's I/O and database work (bench/
-    throughput.py). Workers are forked: they inherit the imported modules instead of
-    importing everything again (the extractor and numpy, for every worker).
-    """
-
-    def __init__(self) -> None:
-        self._executor: ProcessPoolExecutor | None = None
-
-    async def extract(self, feed: FeedSettings, entry: FeedEntry, body: bytes,
-                      charset: str | None, page_url: str,
-                      near_duplicates: bool) -> PageExtraction:
-        if self._executor is None:
-            # Imported before the fork so that every worker inherits it.
-            import ingest.neardup  # noqa: F401
-
-            self._executor = ProcessPoolExecutor(
-                _cores(), mp_context=_worker_context(), initializer=_exit_with_parent,
-                initargs=(os.getpid(),))
-        executor = self._executor
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                executor, extract_page, feed, entry, body, charset, page_url, near_duplicates)
-        except BrokenProcessPool as exc:
-            # A worker died (killed, or a crash in the HTML parser): the pages it held fail,
-            # and the next page gets a fresh pool.
-            if self._executor is executor:
-                self._executor = None
-                executor.shutdown(wait=False, cancel_futures=True)
-            raise IngestFailure(FailureKind.INTERNAL_ERROR,
-                                "the extraction worker process died") from exc
-
-    def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
-
-
-class _StoreLane:
-    """One thread that runs the store steps of a run in turn, off the event loop.
-
-    A store step (duplicate lookups, the "writing" row, the file write with its fsync, the
-    completion) has no await inside, so a stop cannot split it and leave a reserved row in a
-    live process. In a thread its fsync and SQLite time no longer holds up fetching (bench/
-    throughput.py); one thread, so stores never wait on each other's SQLite write lock. A stop
-    cancels only the coroutine waiting for a step: the step runs to completion, its outcome is
-    still counted (`late`), and `drain` waits for every step before the run is recorded.
-    """
-
-    def __init__(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-        self._pending: set[asyncio.Future[str]] = set()
-
-    async def run(self, step: Callable[[], str], late: Callable[[str], None]) -> str:
-        future = asyncio.wrap_future(self._executor.submit(step))
-        self._pending.add(future)
-        future.add_done_callback(self._pending.discard)
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            future.add_done_callback(functools.partial(_late_outcome, late))
-            raise
-
-    async def drain(self) -> None:
-        if self._pending:
-            await asyncio.wait(set(self._pending))
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
-
-
-def _late_outcome(late: Callable[[str], None], future: asyncio.Future[str]) -> None:
-    if future.cancelled():
-        return
-    error = future.exception()
-    if error is None:
-        late(future.result())
-    else:
-        log.error("store failed after the run was stopped",
-                  extra={"event": "article_store_error", "error": repr(error)})
-
-
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def _worker_context() -> multiprocessing.context.BaseContext:
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else None)
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Worker initializer: leave when the service dies.
-
-    A service killed by SIGKILL (or the OOM killer) cannot shut its pool down, and its workers
-    wait on the call queue forever (each holds the pipe's other end too): two orphans per
-    crash, found by tests/test_crash_safety.py. Re-parenting tells them the service is gone.
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-@dataclass(frozen=True)
 class _RunContext:
     settings: Settings
     index: CorpusIndex
@@ -270,8 +124,8 @@ class _RunContext:
     observer: RunObserver
     tally: _RunTally
     rng: random.Random
-    extraction: _ExtractionPool
-    stores: _StoreLane
+    extraction: ExtractionPool
+    stores: StoreLane
     # Pages fetched but not yet extracted, at most: when extraction is the bottleneck, fetching
     # waits instead of holding every page of the run in memory (bench/throughput.py: peak RSS
     # then grows with the batch, not with the concurrency).
@@ -309,8 +163,8 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
                                    "busy_feeds": list(busy)})
     observer.feeds_claimed([state.name for state in claimed])
     state = "interrupted"
-    extraction = _ExtractionPool()
-    stores = _StoreLane()
+    extraction = ExtractionPool()
+    stores = StoreLane()
     try:
         async with PageFetcher(settings.fetch, transport=transport,
                                observe=observe_fetch) as fetcher:
@@ -318,7 +172,7 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
                                   writer=writer, observer=observer, tally=tally,
                                   rng=random.Random(), extraction=extraction, stores=stores,
                                   pages_in_hand=asyncio.Semaphore(
-                                      settings.fetch.max_concurrency + 2 * _cores()))
+                                      settings.fetch.max_concurrency + 2 * cpu_cores()))
             work = asyncio.ensure_future(
                 _poll_claimed_feeds(context, request, names, claimed, held))
             state = await _until_stopped(work, stop, context, held)
@@ -551,27 +405,6 @@ async def _ingest_entry(context: _RunContext, feed: FeedSettings, entry: FeedEnt
     return await context.stores.run(
         functools.partial(store_article, context, feed, entry, article, extraction.signature),
         late=functools.partial(_count_outcome, context, feed))
-
-
-def build_article(feed: FeedSettings, entry: FeedEntry, html: str, page_url: str) -> Article:
-    """Extract and normalise the article of one page (pure: no I/O)."""
-    hints = ExtractionHints(title=entry.title, summary=_plain_summary(entry.summary_html),
-                            content_html=entry.content_html, published=entry.published)
-    extracted = extract_article(html, page_url, hints, feed.rules)
-    text = normalize_text(extracted.paragraphs)
-    if not text:
-        raise IngestFailure(FailureKind.NO_ARTICLE_TEXT, f"nothing extracted from {page_url}")
-    published: date | None = entry.published or extracted.published
-    return Article(feed_name=feed.name, url=page_url, title=entry.title or extracted.title,
-                   text=text, published=published, content_hash=content_hash(text))
-
-
-def _plain_summary(summary_html: str) -> str:
-    if "<" not in summary_html:
-        return summary_html
-    from bs4 import BeautifulSoup
-
-    return BeautifulSoup(summary_html, "html.parser").get_text(" ", strip=True)
 
 
 def _settle(context: _RunContext, feed: FeedSettings, entry: FeedEntry, outcome: str,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from config.settings import FeedSettings
 from ingest.decode import decode_html
+from ingest.extraction_pool import ExtractionPool, build_article, extract_page
 from ingest.failures import FailureKind
 from ingest.neardup import text_signature
-from ingest.pipeline import _ExtractionPool, build_article, extract_page
 from ingest.records import FeedEntry
 
 _PAGES = Path(__file__).parent / "fixtures" / "extract"
@@ -26,7 +26,7 @@ def test_pages_extracted_in_worker_processes_match_extraction_in_process() -> No
     assert pages
 
     async def in_workers() -> list[object]:
-        pool = _ExtractionPool()
+        pool = ExtractionPool()
         try:
             return list(await asyncio.gather(*(
                 pool.extract(_FEED, _entry(f"https://news.example/{page.stem}"),
@@ -49,7 +49,7 @@ def test_page_without_article_comes_back_from_a_worker_as_no_article_text() -> N
     body = b"<html><body><nav>Home</nav></body></html>"
 
     async def in_worker() -> object:
-        pool = _ExtractionPool()
+        pool = ExtractionPool()
         try:
             return await pool.extract(_FEED, _entry(url), body, "utf-8", url, True)
         finally:
