@@ -202,7 +202,7 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
     return summary
 
 
-async def _until_stopped(work: asyncio.Future[list[None]], stop: asyncio.Event | None,
+async def _until_stopped(work: asyncio.Future[None], stop: asyncio.Event | None,
                          context: _RunContext, names: list[str]) -> str:
     """Wait for the run, renewing leases; on stop, cancel what is in flight."""
     renewer = asyncio.create_task(_renew_leases(context, names))

@@ -44,6 +44,7 @@ class ServiceState:
     started_at: float = field(default_factory=time.monotonic)
     last_check: float | None = None
     runs_in_flight: set[asyncio.Task[RunSummary | None]] = field(default_factory=set)
+    scheduled_run: asyncio.Task[RunSummary | None] | None = None
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
 
     def scheduler_alive(self) -> bool:
@@ -71,12 +72,14 @@ class ServiceState:
 
 
 async def _scheduled_check(state: ServiceState) -> None:
+    """Start a scheduled run unless one is still going; return at once either way, so that
+    the check keeps its rhythm (and /healthz stays green) through a long run."""
     state.last_check = time.monotonic()
     if state.stop.is_set():
         return
-    task = state.start_run(RunRequest(trigger="schedule"))
-    with contextlib.suppress(Exception):
-        await asyncio.shield(task)
+    if state.scheduled_run is not None and not state.scheduled_run.done():
+        return
+    state.scheduled_run = state.start_run(RunRequest(trigger="schedule"))
 
 
 async def serve(state: ServiceState,

@@ -128,3 +128,36 @@ def test_fetch_stores_clean_files_then_service_picks_up_new_entry(
     assert {run["trigger"] for run in report["runs"]} == {"manual", "schedule"}
     assert {feed["name"] for feed in report["feeds"]} == {"world", "region"}
     assert all(line.startswith("{") for line in stderr.splitlines() if line.strip())
+
+
+def test_scheduler_checks_keep_their_rhythm_during_a_long_run() -> None:
+    """/healthz reads the time of the last check: a long run must not stop the checks."""
+    import asyncio
+
+    from config.settings import parse_settings
+    from scheduler.service import ServiceState, _scheduled_check
+
+    async def scenario() -> None:
+        settings = parse_settings({"schedule": {"check_every_seconds": 0.1}}, {})
+        state = ServiceState(settings=settings, index=None, writer=None)  # type: ignore[arg-type]
+        release = asyncio.Event()
+        started: list[object] = []
+
+        def long_run(request: object, observer: object = None) -> asyncio.Task[None]:
+            started.append(request)
+            return asyncio.get_running_loop().create_task(release.wait())  # type: ignore[return-value]
+
+        state.start_run = long_run  # type: ignore[method-assign]
+        await asyncio.wait_for(_scheduled_check(state), timeout=1)
+        first_check = state.last_check
+        await asyncio.sleep(0.01)
+        await asyncio.wait_for(_scheduled_check(state), timeout=1)
+        assert state.last_check is not None and first_check is not None
+        assert state.last_check > first_check
+        assert len(started) == 1, "a second scheduled run started while the first was going"
+        release.set()
+        await asyncio.sleep(0.05)
+        await _scheduled_check(state)
+        assert len(started) == 2
+
+    asyncio.run(scenario())
