@@ -25,7 +25,7 @@ from ingest.extraction_pool import ExtractionPool, cpu_cores
 from ingest.failures import FailureKind, IngestFailure
 from ingest.feeds import parse_feed
 from ingest.fetch import Observe, PageFetcher
-from ingest.filters import article_matches_all, rejection_reason
+from ingest.filters import rejection_reason
 from ingest.records import Article, FeedEntry
 from ingest.store_lane import StoreLane
 from ingest.urls import normalize_url
@@ -396,11 +396,12 @@ async def _ingest_entry(context: _RunContext, feed: FeedSettings, entry: FeedEnt
         raise IngestFailure(*extraction.failure)
     article = extraction.article
     assert article is not None
-    rule_sets = (context.settings.filters, feed.filters)
-    if not article_matches_all(rule_sets, article.title, article.text):
+    reason = rejection_reason((context.settings.filters, feed.filters), article.title,
+                              article.text)
+    if reason is not None:
         log.info("article filtered out", extra={
             "event": "article_filtered", "feed": feed.name, "url": entry.url,
-            "reason": rejection_reason(rule_sets, article.title, article.text)})
+            "reason": reason})
         return _settle(context, feed, entry, "filtered")
     return await context.stores.run(
         functools.partial(store_article, context, feed, entry, article, extraction.signature),
