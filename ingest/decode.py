@@ -154,8 +154,10 @@ def _is_plausible(body: bytes, declared: str) -> bool:
     """False when a UTF-8 declaration is plainly wrong: every non-ASCII byte is invalid UTF-8."""
     if declared != "utf-8" or body.isascii():
         return True
-    text = body.decode("utf-8", errors="replace")
-    return any(ord(char) > 127 and char != "\ufffd" for char in text)
+    if _is_utf8(body):
+        return True
+    # Whole-string operations: a character loop in Python cost 2 ms on a typical page.
+    return not body.decode("utf-8", errors="replace").replace("\ufffd", "").isascii()
 
 
 def _document_encoding(head: bytes) -> str | None:

@@ -10,28 +10,46 @@ O(connections) `has_expired` socket polls and an O(connections²) idle count: 2 
 page in the fetch process, more than the network I/O (bench/throughput.py, profiled).
 
 Here a connection that a request holds but has not started on counts as busy: never handed
-to a second request, never closed as a surplus idle one. A dead one (`has_expired`) is still
-removed, and its request goes round again, as in httpcore. (HTTP/2, where one connection
-serves several requests at once, is not enabled by the fetcher.)
+to a second request, never closed as a surplus idle one. (HTTP/2, where one connection serves
+several requests at once, is not enabled by the fetcher.)
+
+`has_expired` (keep-alive expiry, and a poll of the socket to see whether the server hung up)
+costs a getpeername and a poll per idle connection; httpcore asks it of every connection on
+every pass, which was a quarter of the fetch process's CPU with 32 connections (bench/
+throughput.py, profiled). Here it is asked of the connection about to be handed out, which is
+the one that must not be dead, and of all of them at most once a second, so that connections
+the servers closed are not kept open for long.
 """
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import httpcore
 from httpcore._async.interfaces import AsyncConnectionInterface
 
+EXPIRY_SWEEP_SECONDS = 1.0
+
 
 class ConnectionPool(httpcore.AsyncConnectionPool):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._last_sweep = 0.0
+
     def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
         closing: list[AsyncConnectionInterface] = []
         held = {id(request.connection) for request in self._requests
                 if request.connection is not None}
+        sweep = time.monotonic() - self._last_sweep >= EXPIRY_SWEEP_SECONDS
+        if sweep:
+            self._last_sweep = time.monotonic()
         idle = sum(1 for connection in self._connections
                    if connection.is_idle() and id(connection) not in held)
         for connection in list(self._connections):
             if connection.is_closed():
                 self._connections.remove(connection)
-            elif connection.has_expired():
+            elif sweep and connection.has_expired():
                 self._connections.remove(connection)
                 closing.append(connection)
                 if connection.is_idle() and id(connection) not in held:
@@ -44,10 +62,7 @@ class ConnectionPool(httpcore.AsyncConnectionPool):
 
         for pool_request in [request for request in self._requests if request.is_queued()]:
             origin = pool_request.request.url.origin
-            available = next((connection for connection in self._connections
-                              if id(connection) not in held
-                              and connection.can_handle_request(origin)
-                              and connection.is_available()), None)
+            available = self._usable_connection(origin, held, closing)
             if available is None and len(self._connections) >= self._max_connections:
                 # Make room by closing an idle connection to another origin.
                 surplus = next((connection for connection in self._connections
@@ -62,3 +77,18 @@ class ConnectionPool(httpcore.AsyncConnectionPool):
             pool_request.assign_to_connection(available)
             held.add(id(available))
         return closing
+
+    def _usable_connection(self, origin: httpcore.Origin, held: set[int],
+                           closing: list[AsyncConnectionInterface],
+                           ) -> AsyncConnectionInterface | None:
+        """The first free connection to `origin` that is still alive; dead ones are closed."""
+        for connection in list(self._connections):
+            if (id(connection) in held or not connection.can_handle_request(origin)
+                    or not connection.is_available()):
+                continue
+            if connection.has_expired():
+                self._connections.remove(connection)
+                closing.append(connection)
+                continue
+            return connection
+        return None

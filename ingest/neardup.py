@@ -15,7 +15,9 @@ against datasketch.
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +28,8 @@ ROWS_PER_BAND = NUM_PERMUTATIONS // BANDS
 SHINGLE_WORDS = 3
 _WORD = re.compile(r"\w+")
 _SEED = 1
+_SHA1_BYTES = 20
+_DIGEST = operator.methodcaller("digest")
 
 
 def _affine_permutations(seed: int, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,10 +49,12 @@ def _affine_permutations(seed: int, count: int) -> tuple[np.ndarray, np.ndarray]
 _MULTIPLIERS, _OFFSETS = _affine_permutations(_SEED, NUM_PERMUTATIONS)
 
 
-def _shingle_hashes(shingles: set[bytes]) -> np.ndarray:
+def _shingle_hashes(shingles: Iterable[bytes]) -> np.ndarray:
     """datasketch's `sha1_hash32` of each shingle: the first 4 digest bytes, little-endian."""
-    digests = b"".join(hashlib.sha1(shingle).digest()[:4] for shingle in shingles)
-    return np.frombuffer(digests, dtype="<u4").astype(np.uint32)
+    # map() keeps the per-shingle work in C; the 4-byte prefixes are cut out by numpy.
+    digests = b"".join(map(_DIGEST, map(hashlib.sha1, shingles)))
+    whole = np.frombuffer(digests, dtype=np.uint8).reshape(-1, _SHA1_BYTES)
+    return np.ascontiguousarray(whole[:, :4]).view("<u4").ravel().astype(np.uint32)
 
 
 def _premix(hashes: np.ndarray) -> np.ndarray:
@@ -71,8 +77,10 @@ def text_signature(text: str) -> TextSignature | None:
     words = _WORD.findall(text.lower())
     if len(words) < SHINGLE_WORDS * 4:
         return None
-    shingles = {" ".join(words[i:i + SHINGLE_WORDS]).encode("utf-8")
-                for i in range(len(words) - SHINGLE_WORDS + 1)}
+    # \w+ words hold no newline, so one encode and one split give every shingle's bytes.
+    # The shorter tails end the zip: only whole shingles.
+    runs = zip(*(words[i:] for i in range(SHINGLE_WORDS)), strict=False)
+    shingles = set("\n".join(map(" ".join, runs)).encode("utf-8").split(b"\n"))
     mixed = _premix(_shingle_hashes(shingles)).reshape(-1, 1)
     # uint32 arithmetic wraps: a * h + b mod 2^32, a bijection since every a is odd.
     values = (mixed * _MULTIPLIERS + _OFFSETS).min(axis=0)
