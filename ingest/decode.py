@@ -17,8 +17,6 @@ from __future__ import annotations
 import codecs
 import re
 
-from charset_normalizer import from_bytes
-
 from ingest.records import DecodedText
 
 # Browsers look for <meta charset> in the first 1024 bytes; real pages put long scripts and
@@ -198,6 +196,8 @@ def _resolve_label(label: str | None) -> str | None:
 
 
 def _detect(body: bytes) -> str | None:
+    from charset_normalizer import from_bytes  # only for pages that declare nothing usable
+
     for guess in from_bytes(body):
         encoding = _resolve_label(guess.encoding)
         if encoding is not None:

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import httpx
 
@@ -26,25 +26,19 @@ from ingest.failures import FailureKind, IngestFailure
 from ingest.feeds import parse_feed
 from ingest.fetch import Observe, PageFetcher
 from ingest.filters import rejection_reason
-from ingest.records import Article, FeedEntry
+from ingest.records import FeedEntry
+from ingest.store import Storage, StoreRequest, store_batch
 from ingest.store_lane import StoreLane
 from ingest.urls import normalize_url
-from storage.corpus import corpus_file_name, write_corpus_file
 from storage.index import (
     SCHEDULED_CLAIM_BATCH,
     CorpusIndex,
     DatabaseError,
-    DuplicateArticle,
     FeedState,
     RunCounts,
     utcnow,
 )
 from storage.recovery import WriterIdentity, recover_interrupted_writes
-
-if TYPE_CHECKING:
-    # Imported where used: numpy (about 0.07 s of start-up, measured) that a run with nothing
-    # new to extract (every feed answering 304) and `status` need not pay.
-    from ingest.neardup import TextSignature
 
 log = logging.getLogger("source_ingest.pipeline")
 
@@ -125,7 +119,7 @@ class _RunContext:
     tally: _RunTally
     rng: random.Random
     extraction: ExtractionPool
-    stores: StoreLane
+    stores: StoreLane[StoreRequest]
     # Pages fetched but not yet extracted, at most: when extraction is the bottleneck, fetching
     # waits instead of holding every page of the run in memory (bench/throughput.py: peak RSS
     # then grows with the batch, not with the concurrency).
@@ -164,7 +158,12 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
     observer.feeds_claimed([state.name for state in claimed])
     state = "interrupted"
     extraction = ExtractionPool()
-    stores = StoreLane()
+    dedupe = settings.dedupe
+    storage = Storage(index=index, corpus_dir=settings.storage.corpus_dir, writer=writer.tag,
+                      near_duplicates=dedupe.near_duplicates,
+                      near_duplicate_threshold=dedupe.near_duplicate_threshold,
+                      store_near_duplicates=dedupe.store_near_duplicates)
+    stores: StoreLane[StoreRequest] = StoreLane(functools.partial(store_batch, storage))
     try:
         async with PageFetcher(settings.fetch, transport=transport,
                                observe=observe_fetch) as fetcher:
@@ -403,9 +402,10 @@ async def _ingest_entry(context: _RunContext, feed: FeedSettings, entry: FeedEnt
             "event": "article_filtered", "feed": feed.name, "url": entry.url,
             "reason": reason})
         return _settle(context, feed, entry, "filtered")
-    return await context.stores.run(
-        functools.partial(store_article, context, feed, entry, article, extraction.signature),
-        late=functools.partial(_count_outcome, context, feed))
+    request = StoreRequest(feed=feed.name, entry_key=entry.key, entry_url=url,
+                           article=article, signature=extraction.signature)
+    return await context.stores.store(request, late=functools.partial(_count_outcome,
+                                                                      context, feed))
 
 
 def _settle(context: _RunContext, feed: FeedSettings, entry: FeedEntry, outcome: str,
@@ -415,40 +415,3 @@ def _settle(context: _RunContext, feed: FeedSettings, entry: FeedEntry, outcome:
     log.info(f"article {outcome}", extra={"event": f"article_{outcome}", "feed": feed.name,
                                          "url": entry.url, "of": sequence})
     return outcome
-
-
-def store_article(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
-                  article: Article, signature: TextSignature | None) -> str:
-    """Dedupe, then claim, write and complete: no await, so a stop never splits it."""
-    index = context.index
-    existing = index.sequence_for_hash(article.content_hash)
-    if existing is not None:
-        return _settle(context, feed, entry, "duplicate", existing)
-    if signature is not None:
-        from ingest.neardup import best_near_duplicate
-
-        near = best_near_duplicate(signature, index.near_duplicate_candidates(signature.bands),
-                                   context.settings.dedupe.near_duplicate_threshold)
-        if near is not None and not context.settings.dedupe.store_near_duplicates:
-            return _settle(context, feed, entry, "near_duplicate", near[0])
-    try:
-        sequence, file_name = index.reserve_article(
-            content_hash=article.content_hash, url=article.url, feed=feed.name,
-            title=article.title, published=article.published, writer=context.writer.tag,
-            file_name_for=corpus_file_name,
-            signature=signature.values if signature else None,
-            bands=signature.bands if signature else ())
-    except DuplicateArticle as duplicate:
-        return _settle(context, feed, entry, "duplicate", duplicate.sequence)
-    try:
-        write_corpus_file(context.settings.storage.corpus_dir, file_name, article.published,
-                          article.text, context.writer.tag)
-    except OSError as exc:
-        index.forget_article(sequence)
-        raise IngestFailure(FailureKind.STORAGE_ERROR, f"{file_name}: {exc.strerror}") from exc
-    index.complete_article(sequence, feed.name, entry.key, _normal(entry.url))
-    log.info("article stored", extra={"event": "article_stored", "feed": feed.name,
-                                      "url": article.url, "file": file_name,
-                                      "published": article.published.isoformat()
-                                      if article.published else None})
-    return "stored"

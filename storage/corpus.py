@@ -78,8 +78,12 @@ def read_corpus_file(path: Path) -> CorpusDocument:
 
 
 def write_corpus_file(corpus_dir: Path, file_name: str, published: date | None, text: str,
-                      writer: str) -> Path:
+                      writer: str, *, sync_directory: bool = True) -> Path:
     """Write atomically: a temporary file in the same folder, fsync, then rename.
+
+    The rename is durable once the folder is synced: here, or (`sync_directory=False`, for
+    several files in a row) by one `sync_corpus_directory` after the last of them, before the
+    index records any of them as stored.
 
     The name is checked so that nothing can be written outside the corpus folder whatever a
     title or URL contains; the temporary name carries the writer's identity so a later run can
@@ -101,7 +105,8 @@ def write_corpus_file(corpus_dir: Path, file_name: str, published: date | None, 
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _fsync_directory(corpus_dir)
+    if sync_directory:
+        sync_corpus_directory(corpus_dir)
     return final
 
 
@@ -115,7 +120,7 @@ def temp_file_writer(name: str) -> str | None:
     return None if match is None else match.group(1)
 
 
-def _fsync_directory(directory: Path) -> None:
+def sync_corpus_directory(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

@@ -32,7 +32,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.sql.elements import BindParameter
@@ -94,7 +93,19 @@ _INSERT_BANDS = insert(signature_bands)
 _MARK_STORED = update(articles).where(articles.c.sequence == bindparam("p_sequence")).values(
     state="stored")
 _COUNT_STORED = update(feeds).where(feeds.c.name == bindparam("p_feed")).values(
-    articles_stored=feeds.c.articles_stored + 1)
+    articles_stored=feeds.c.articles_stored + bindparam("p_count"))
+_ADVANCE_SEQUENCE = update(counters).where(counters.c.name == ARTICLE_SEQUENCE).values(
+    value=counters.c.value + bindparam("p_count")).returning(counters.c.value)
+_ARTICLES_WITH_HASHES = select(
+    articles.c.content_hash, articles.c.sequence, articles.c.state, articles.c.writer).where(
+    articles.c.content_hash.in_(bindparam("p_hashes", expanding=True)))
+# Each stored signature with the band it shares, so that every article of a batch is compared
+# with exactly the candidates its own bands find (as `near_duplicate_candidates` does).
+_BANDED_SIGNATURES = select(
+    signature_bands.c.band, articles.c.sequence, articles.c.signature).join(
+    articles, articles.c.sequence == signature_bands.c.sequence).where(
+    signature_bands.c.band.in_(bindparam("p_bands", expanding=True)),
+    articles.c.signature.is_not(None))
 
 
 def _entry_upsert(dialect_insert: Any) -> Any:
@@ -113,8 +124,16 @@ def _entry_upsert(dialect_insert: Any) -> Any:
               "updated_at": statement.excluded.updated_at})
 
 
-_RECORD_ENTRY = {"sqlite": _entry_upsert(sqlite.insert),
-                 "postgresql": _entry_upsert(postgresql.insert)}
+def _record_entry_statement(dialect: str) -> Any:
+    # The dialect's module is imported when an index opens: the PostgreSQL one (and its
+    # drivers' modules) cost 45 ms of every SQLite command's start.
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return _entry_upsert(postgresql.insert)
+    from sqlalchemy.dialects import sqlite
+
+    return _entry_upsert(sqlite.insert)
 
 
 class DatabaseError(Exception):
@@ -169,6 +188,48 @@ class ArticleRow:
     file_name: str
     state: str
     writer: str
+
+
+@dataclass(frozen=True)
+class HashHolder:
+    """The article row that holds a content hash."""
+
+    sequence: int
+    state: str
+    writer: str
+
+
+@dataclass(frozen=True)
+class StoreLookup:
+    """What a batch of articles needs to know before storing: who holds their hashes, and the
+    stored signatures (by sequence) that share each of their bands."""
+
+    holders: dict[str, HashHolder]
+    banded: dict[str, dict[int, bytes]]
+
+
+@dataclass(frozen=True)
+class NewArticle:
+    """An article to reserve a sequence number and a "writing" row for."""
+
+    content_hash: str
+    url: str
+    feed: str
+    title: str
+    published: date | None
+    signature: bytes | None
+    bands: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    """An entry's outcome, to record."""
+
+    feed: str
+    key: str
+    url: str | None
+    status: str
+    sequence: int | None = None
 
 
 @dataclass(frozen=True)
@@ -268,7 +329,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class CorpusIndex:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._record_entry = _RECORD_ENTRY[engine.dialect.name]
+        self._record_entry = _record_entry_statement(engine.dialect.name)
 
     @property
     def dialect(self) -> str:
@@ -510,9 +571,76 @@ class CorpusIndex:
         """Mark the file written and the entry done, in one transaction."""
         with self._transaction() as conn:
             conn.execute(_MARK_STORED, {"p_sequence": sequence})
-            conn.execute(_COUNT_STORED, {"p_feed": feed})
+            conn.execute(_COUNT_STORED, {"p_feed": feed, "p_count": 1})
             self.record_entry(feed, entry_key, entry_url, "stored", sequence=sequence,
                               conn=conn)
+
+    # ---- articles, a batch at a time: one transaction per step, whatever the batch size ---
+
+    def store_lookup(self, hashes: Sequence[str], bands: Sequence[str]) -> StoreLookup:
+        """Who holds these hashes, and the signatures sharing these bands, in one read."""
+        holders: dict[str, HashHolder] = {}
+        banded: dict[str, dict[int, bytes]] = {}
+        unique_hashes, unique_bands = sorted(set(hashes)), sorted(set(bands))
+        with self._transaction() as conn:
+            for start in range(0, len(unique_hashes), _IN_CHUNK):
+                for row in conn.execute(_ARTICLES_WITH_HASHES, {
+                        "p_hashes": unique_hashes[start:start + _IN_CHUNK]}):
+                    holders[row.content_hash] = HashHolder(row.sequence, row.state, row.writer)
+            for start in range(0, len(unique_bands), _IN_CHUNK):
+                for row in conn.execute(_BANDED_SIGNATURES, {
+                        "p_bands": unique_bands[start:start + _IN_CHUNK]}):
+                    banded.setdefault(row.band, {})[row.sequence] = row.signature
+        return StoreLookup(holders=holders, banded=banded)
+
+    def reserve_articles(self, new: Sequence[NewArticle], writer: str,
+                         file_name_for: Any) -> list[tuple[int, str]]:
+        """`reserve_article` for several articles in one transaction: consecutive numbers.
+
+        Raises IntegrityError (nothing reserved) when another process claimed one of the
+        hashes meanwhile; the caller then reserves them one by one, which settles each race.
+        """
+        if not new:
+            return []
+        now = utcnow()
+        with self._transaction() as conn:
+            last = conn.execute(_ADVANCE_SEQUENCE, {"p_count": len(new)}).scalar_one()
+            first = last - len(new) + 1
+            reserved = [(first + i, file_name_for(first + i, article.content_hash))
+                        for i, article in enumerate(new)]
+            conn.execute(_INSERT_ARTICLE, [{
+                "sequence": sequence, "content_hash": article.content_hash,
+                "url": article.url, "feed": article.feed, "title": article.title[:1000],
+                "published": article.published, "fetched_at": now, "file_name": file_name,
+                "state": "writing", "writer": writer, "signature": article.signature}
+                for (sequence, file_name), article in zip(reserved, new, strict=True)])
+            band_rows = [{"band": band, "sequence": sequence}
+                         for (sequence, _), article in zip(reserved, new, strict=True)
+                         for band in article.bands]
+            if band_rows:
+                conn.execute(_INSERT_BANDS, band_rows)
+        return reserved
+
+    def complete_articles(self, stored: Sequence[tuple[int, str]],
+                          records: Sequence[EntryRecord]) -> None:
+        """Mark files written (sequence, feed) and record entries' outcomes, in one
+        transaction."""
+        if not stored and not records:
+            return
+        now = utcnow()
+        per_feed: dict[str, int] = {}
+        for _, feed in stored:
+            per_feed[feed] = per_feed.get(feed, 0) + 1
+        with self._transaction() as conn:
+            if stored:
+                conn.execute(_MARK_STORED, [{"p_sequence": sequence} for sequence, _ in stored])
+                conn.execute(_COUNT_STORED, [{"p_feed": feed, "p_count": count}
+                                             for feed, count in per_feed.items()])
+            if records:
+                conn.execute(self._record_entry, [{
+                    "p_feed": record.feed, "p_key": record.key[:512], "p_url": record.url,
+                    "p_status": record.status, "p_failure_kind": None,
+                    "p_sequence": record.sequence, "p_now": now} for record in records])
 
     def forget_article(self, sequence: int) -> None:
         with self._transaction() as conn:
