@@ -301,7 +301,10 @@ async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedSta
         feed.name, [entry.key for entry in entries], context.settings.schedule.max_entry_attempts)
     new_entries = [entry for entry in entries if entry.key not in settled]
     context.observer.entries_found(feed.name, len(new_entries))
-    outcomes = await asyncio.gather(*(_process_entry(context, feed, entry)
+    # One query for the feed instead of one per entry, on the event loop.
+    stored = context.index.stored_sequences_for_urls(
+        [_normal(entry.url) or "" for entry in new_entries if entry.url])
+    outcomes = await asyncio.gather(*(_process_entry(context, feed, entry, stored)
                                       for entry in new_entries))
     # Keep the validators only when every entry is settled: otherwise the next poll would get
     # a 304 and never see the entries that should be retried.
@@ -337,9 +340,10 @@ def _record_feed_failure(context: _RunContext, feed: FeedSettings,
     context.observer.feed_done(feed.name, failure.kind)
 
 
-async def _process_entry(context: _RunContext, feed: FeedSettings, entry: FeedEntry) -> str:
+async def _process_entry(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
+                         stored_urls: dict[str, int]) -> str:
     try:
-        outcome = await _ingest_entry(context, feed, entry)
+        outcome = await _ingest_entry(context, feed, entry, stored_urls)
     except IngestFailure as failure:
         outcome = _record_entry_failure(context, feed, entry, failure)
     except DatabaseError:
@@ -377,12 +381,13 @@ def _normal(url: str | None) -> str | None:
     return normalize_url(url) if url else None
 
 
-async def _ingest_entry(context: _RunContext, feed: FeedSettings, entry: FeedEntry) -> str:
-    index = context.index
+async def _ingest_entry(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
+                        stored_urls: dict[str, int]) -> str:
+    """`stored_urls`: the entries' URLs already stored when the feed was read."""
     if entry.url is None:
         raise IngestFailure(FailureKind.ENTRY_WITHOUT_LINK, f"entry {entry.key[:80]!r}")
     url = normalize_url(entry.url)
-    if index.stored_sequence_for_url(url) is not None:
+    if url in stored_urls:
         return _settle(context, feed, entry, "duplicate")
     async with context.pages_in_hand:
         response = await context.fetcher.fetch(entry.url, allowed_types=PAGE_TYPES)

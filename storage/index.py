@@ -77,8 +77,8 @@ _POLL_SUCCESS = update(feeds).where(feeds.c.name == bindparam("p_feed")).values(
 _ENTRY_STATES = select(entries.c.entry_key, entries.c.status, entries.c.attempts).where(
     entries.c.feed == bindparam("p_feed"),
     entries.c.entry_key.in_(bindparam("p_keys", expanding=True)))
-_STORED_FROM_URL = select(entries.c.article_sequence).where(
-    entries.c.url == bindparam("p_url"), entries.c.status == "stored").limit(1)
+_STORED_FROM_URLS = select(entries.c.url, entries.c.article_sequence).where(
+    entries.c.url.in_(bindparam("p_urls", expanding=True)), entries.c.status == "stored")
 _ARTICLE_WITH_HASH = select(articles.c.sequence, articles.c.state, articles.c.writer).where(
     articles.c.content_hash == bindparam("p_hash"))
 # Stored signatures sharing at least one band with the new article's.
@@ -493,10 +493,16 @@ class CorpusIndex:
                                or row.attempts >= max_attempts)
         return settled
 
-    def stored_sequence_for_url(self, url: str) -> int | None:
-        """The article already stored from this (normalised) URL through any feed."""
+    def stored_sequences_for_urls(self, urls: Sequence[str]) -> dict[str, int]:
+        """The articles already stored from these (normalised) URLs through any feed."""
+        found: dict[str, int] = {}
+        unique = sorted(set(urls))
         with self._transaction() as conn:
-            return conn.execute(_STORED_FROM_URL, {"p_url": url}).scalar()
+            for start in range(0, len(unique), _IN_CHUNK):
+                for row in conn.execute(_STORED_FROM_URLS,
+                                        {"p_urls": unique[start:start + _IN_CHUNK]}):
+                    found.setdefault(row.url, row.article_sequence)
+        return found
 
     def record_entry(self, feed: str, key: str, url: str | None, status: str,
                      failure_kind: str | None = None, sequence: int | None = None,

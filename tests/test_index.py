@@ -147,12 +147,13 @@ def test_an_entry_is_retried_until_its_attempts_run_out(index: CorpusIndex) -> N
 def test_an_entry_stored_after_a_retry_is_settled_and_known_by_its_url(
         index: CorpusIndex) -> None:
     index.record_entry("world", "k2", "https://n.example/b", "retry", failure_kind="timeout")
-    assert index.stored_sequence_for_url("https://n.example/b") is None
+    assert index.stored_sequences_for_urls(["https://n.example/b"]) == {}
 
     index.record_entry("world", "k2", "https://n.example/b", "stored", sequence=7)
 
     assert index.settled_entry_keys("world", ["k2"], max_attempts=10) == {"k2"}
-    assert index.stored_sequence_for_url("https://n.example/b") == 7
+    assert index.stored_sequences_for_urls(["https://n.example/b", "https://n.example/c"]) \
+        == {"https://n.example/b": 7}
 
 
 def test_near_duplicate_candidates_are_the_articles_sharing_a_band(index: CorpusIndex) -> None:
