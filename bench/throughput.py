@@ -200,10 +200,11 @@ def serve(site: Site) -> Iterator[Site]:
 
 # ---- measuring the subprocess -----------------------------------------------------------
 
-# Reading smaps_rollup walks the page tables of every process of the tree: every 20 ms that
-# was 3 CPU seconds of kernel time in a 13 s run, taken from the two cores the fetch runs on.
-# Peak memory is held for seconds in these runs, so 100 ms loses nothing of it.
-SAMPLE_SECONDS = 0.1
+# Reading smaps_rollup walks the page tables of every process of the tree, in this process and
+# on the two cores the fetch runs on: every 20 ms that was 3 CPU seconds of kernel time in a
+# 13 s run, every 100 ms still 0.25 s (more than the loopback server's 0.24 s). Peak memory is
+# held for seconds in these runs; the largest process's peak (VmHWM) is the kernel's own.
+SAMPLE_SECONDS = 0.25
 
 @dataclass(frozen=True)
 class Measured:
