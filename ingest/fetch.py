@@ -284,7 +284,8 @@ class PageFetcher:
     def _checked_url(self, target: str | httpx.URL, base: str | httpx.URL) -> httpx.URL:
         """The absolute URL of `target` (relative to `base`) if it may be fetched."""
         try:
-            url = httpx.URL(base).join(target)
+            # A URL parse is 0.1 ms in httpx: a start URL is parsed once, not joined to itself.
+            url = httpx.URL(target) if target is base else httpx.URL(base).join(target)
         except (httpx.InvalidURL, ValueError) as exc:
             raise IngestFailure(FailureKind.INVALID_URL,
                                 f"{_shown(str(target))}: {_one_line(str(exc))}") from exc

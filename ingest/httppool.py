@@ -10,8 +10,8 @@ O(connections) `has_expired` socket polls and an O(connections²) idle count: 2 
 page in the fetch process, more than the network I/O (bench/throughput.py, profiled).
 
 Here a connection that a request holds but has not started on counts as busy: never handed
-to a second request, never closed as a surplus idle one. (HTTP/2, where one connection serves
-several requests at once, is not enabled by the fetcher.)
+to a second request, never closed as a surplus idle one. Only idle connections are handed out
+(HTTP/2, where a busy connection can take another request, is not enabled by the fetcher).
 
 `has_expired` (keep-alive expiry, and a poll of the socket to see whether the server hung up)
 costs a getpeername and a poll per idle connection; httpcore asks it of every connection on
@@ -38,54 +38,58 @@ class ConnectionPool(httpcore.AsyncConnectionPool):
         self._last_sweep = 0.0
 
     def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
+        # One pass over the connections (this runs twice per request: as it is queued and as
+        # its response closes), then each queued request looks only at the free ones.
         closing: list[AsyncConnectionInterface] = []
         held = {id(request.connection) for request in self._requests
                 if request.connection is not None}
-        sweep = time.monotonic() - self._last_sweep >= EXPIRY_SWEEP_SECONDS
+        now = time.monotonic()
+        sweep = now - self._last_sweep >= EXPIRY_SWEEP_SECONDS
         if sweep:
-            self._last_sweep = time.monotonic()
-        idle = sum(1 for connection in self._connections
-                   if connection.is_idle() and id(connection) not in held)
-        for connection in list(self._connections):
+            self._last_sweep = now
+        kept: list[AsyncConnectionInterface] = []
+        free: list[AsyncConnectionInterface] = []  # idle and promised to no request
+        for connection in self._connections:
             if connection.is_closed():
-                self._connections.remove(connection)
-            elif sweep and connection.has_expired():
-                self._connections.remove(connection)
+                continue
+            if sweep and connection.has_expired():
                 closing.append(connection)
-                if connection.is_idle() and id(connection) not in held:
-                    idle -= 1
-            elif (connection.is_idle() and id(connection) not in held
-                  and idle > self._max_keepalive_connections):
-                self._connections.remove(connection)
-                closing.append(connection)
-                idle -= 1
+                continue
+            kept.append(connection)
+            if id(connection) not in held and connection.is_idle():
+                free.append(connection)
+        surplus = len(free) - self._max_keepalive_connections
+        if surplus > 0:
+            closing.extend(free[:surplus])
+            kept = [connection for connection in kept if connection not in free[:surplus]]
+            free = free[surplus:]
+        self._connections[:] = kept
 
         for pool_request in [request for request in self._requests if request.is_queued()]:
             origin = pool_request.request.url.origin
-            available = self._usable_connection(origin, held, closing)
+            available = self._usable_connection(origin, free, closing)
             if available is None and len(self._connections) >= self._max_connections:
-                # Make room by closing an idle connection to another origin.
-                surplus = next((connection for connection in self._connections
-                                if connection.is_idle() and id(connection) not in held), None)
-                if surplus is None:
+                if not free:
                     continue  # stays queued until a response is closed
-                self._connections.remove(surplus)
-                closing.append(surplus)
+                # Make room by closing an idle connection to another origin.
+                surplus_connection = free.pop(0)
+                self._connections.remove(surplus_connection)
+                closing.append(surplus_connection)
             if available is None:
                 available = self.create_connection(origin)
                 self._connections.append(available)
             pool_request.assign_to_connection(available)
-            held.add(id(available))
         return closing
 
-    def _usable_connection(self, origin: httpcore.Origin, held: set[int],
+    def _usable_connection(self, origin: httpcore.Origin, free: list[AsyncConnectionInterface],
                            closing: list[AsyncConnectionInterface],
                            ) -> AsyncConnectionInterface | None:
-        """The first free connection to `origin` that is still alive; dead ones are closed."""
-        for connection in list(self._connections):
-            if (id(connection) in held or not connection.can_handle_request(origin)
-                    or not connection.is_available()):
+        """Take the first free connection to `origin` that is still alive; dead ones are
+        closed."""
+        for connection in list(free):
+            if not connection.can_handle_request(origin) or not connection.is_available():
                 continue
+            free.remove(connection)
             if connection.has_expired():
                 self._connections.remove(connection)
                 closing.append(connection)

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 import httpcore
 import httpx
 
+from ingest.asyncionet import AsyncioBackend
 from ingest.failures import FailureKind, IngestFailure
 from ingest.httppool import ConnectionPool
 
@@ -96,7 +97,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     ) -> None:
         self._allow_private = allow_private
         self._resolve = resolver
-        self._inner = inner if inner is not None else httpcore.AnyIOBackend()
+        self._inner = inner if inner is not None else AsyncioBackend()
 
     async def connect_tcp(
         self,
