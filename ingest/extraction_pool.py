@@ -18,8 +18,6 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from config.settings import FeedSettings
-from ingest.decode import decode_html
-from ingest.extract import extract_article
 from ingest.failures import FailureKind, IngestFailure
 from ingest.records import Article, ExtractionHints, FeedEntry
 from ingest.textnorm import content_hash, normalize_text
@@ -40,6 +38,8 @@ class PageExtraction:
 def extract_page(feed: FeedSettings, entry: FeedEntry, body: bytes, charset: str | None,
                  page_url: str, near_duplicates: bool) -> PageExtraction:
     """Decode, extract, normalise and sign one page (pure and CPU-bound: runs in a worker)."""
+    from ingest.decode import decode_html
+
     try:
         article = build_article(feed, entry, decode_html(body, charset).text, page_url)
     except IngestFailure as failure:
@@ -71,7 +71,10 @@ class ExtractionPool:
                       charset: str | None, page_url: str,
                       near_duplicates: bool) -> PageExtraction:
         if self._executor is None:
-            # Imported before the fork so that every worker inherits it.
+            # Imported before the fork so that every worker inherits them; a run whose feeds
+            # all answer 304 never loads the extractor.
+            import ingest.decode
+            import ingest.extract
             import ingest.neardup  # noqa: F401
 
             self._executor = ProcessPoolExecutor(
@@ -100,6 +103,8 @@ def build_article(feed: FeedSettings, entry: FeedEntry, html: str, page_url: str
     """Extract and normalise the article of one page (pure: no I/O)."""
     hints = ExtractionHints(title=entry.title, summary=_plain_summary(entry.summary_html),
                             content_html=entry.content_html, published=entry.published)
+    from ingest.extract import extract_article
+
     extracted = extract_article(html, page_url, hints, feed.rules)
     text = normalize_text(extracted.paragraphs)
     if not text:

@@ -182,7 +182,10 @@ class PageFetcher:
         deadline: float | None = None
         for _hop in range(self._settings.max_redirects + 1):
             request = client.build_request("GET", url, headers=headers)
-            cookies.set_cookie_header(request)
+            # The jar's header and parse steps build a urllib Request each time: skipped
+            # while the chain has no cookie (nearly always).
+            if cookies:
+                cookies.set_cookie_header(request)
             state = (str(url), request.headers.get("Cookie", ""))
             if state in seen:
                 raise IngestFailure(FailureKind.TOO_MANY_REDIRECTS,
@@ -218,7 +221,8 @@ class PageFetcher:
                 response = await client.send(request, stream=True)
                 try:
                     status = response.status_code
-                    cookies.extract_cookies(response)
+                    if "set-cookie" in response.headers:
+                        cookies.extract_cookies(response)
                     return await self._read(response, accepted)
                 finally:
                     await response.aclose()

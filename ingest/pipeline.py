@@ -23,7 +23,6 @@ import httpx
 from config.settings import FeedSettings, Settings
 from ingest.extraction_pool import ExtractionPool, cpu_cores
 from ingest.failures import FailureKind, IngestFailure
-from ingest.feeds import parse_feed
 from ingest.fetch import Observe, PageFetcher
 from ingest.filters import rejection_reason
 from ingest.records import FeedEntry
@@ -280,6 +279,8 @@ async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedSta
             content_type = response.content_type
             if response.charset:
                 content_type = f"{content_type}; charset={response.charset}"
+            from ingest.feeds import parse_feed  # feedparser: not needed when all is 304
+
             parsed = parse_feed(response.body, feed_name=feed.name, feed_url=response.url,
                                 content_type=content_type)
             entries = parsed.entries

@@ -484,6 +484,8 @@ class CorpusIndex:
     def settled_entry_keys(self, feed: str, keys: Sequence[str], max_attempts: int) -> set[str]:
         """Keys of this feed's entries that need no more work (done, or out of attempts)."""
         settled: set[str] = set()
+        if not keys:
+            return settled  # a feed that answered 304: no transaction at all
         with self._transaction() as conn:
             for start in range(0, len(keys), _IN_CHUNK):
                 rows = conn.execute(_ENTRY_STATES, {
@@ -497,6 +499,8 @@ class CorpusIndex:
         """The articles already stored from these (normalised) URLs through any feed."""
         found: dict[str, int] = {}
         unique = sorted(set(urls))
+        if not unique:
+            return found
         with self._transaction() as conn:
             for start in range(0, len(unique), _IN_CHUNK):
                 for row in conn.execute(_STORED_FROM_URLS,
