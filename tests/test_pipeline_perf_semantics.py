@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
+
+import pytest
 
 from config.settings import FeedSettings
 from ingest.decode import decode_html
 from ingest.extraction_pool import ExtractionPool, build_article, extract_page
-from ingest.failures import FailureKind
+from ingest.failures import FailureKind, IngestFailure
 from ingest.neardup import text_signature
 from ingest.records import FeedEntry
 
@@ -58,3 +61,44 @@ def test_page_without_article_comes_back_from_a_worker_as_no_article_text() -> N
     result = asyncio.run(in_worker())
     assert result.article is None
     assert result.failure is not None and result.failure[0] is FailureKind.NO_ARTICLE_TEXT
+
+
+def test_a_worker_that_dies_fails_only_the_pages_it_held_and_is_replaced(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.extraction_pool as extraction_pool
+
+    original = extraction_pool.extract_page
+
+    def crash_on_request(feed: FeedSettings, entry: FeedEntry, body: bytes,
+                         charset: str | None, page_url: str, near: bool) -> object:
+        if page_url.endswith("/crash"):
+            os._exit(1)  # as a segfault in the HTML parser would end the worker
+        return original(feed, entry, body, charset, page_url, near)
+
+    monkeypatch.setattr(extraction_pool, "extract_page", crash_on_request)  # before the fork
+    page = sorted(_PAGES.glob("*.html"))[0]
+    urls = [f"https://news.example/{n}" for n in range(6)]
+    urls.insert(3, "https://news.example/crash")
+
+    async def in_workers() -> list[object]:
+        pool = ExtractionPool(workers=2)
+        try:
+            results = await asyncio.gather(*(
+                pool.extract(_FEED, _entry(url), page.read_bytes(), None, url, True)
+                for url in urls), return_exceptions=True)
+            after = await pool.extract(_FEED, _entry(urls[0]), page.read_bytes(), None,
+                                       urls[0], True)
+            return [*results, after]
+        finally:
+            pool.close()
+
+    results = asyncio.run(in_workers())
+
+    crashed = results.pop(3)
+    assert isinstance(crashed, IngestFailure) and crashed.kind is FailureKind.INTERNAL_ERROR
+    # The dead worker may have held one more page, queued behind the one it died on.
+    lost = [result for result in results if getattr(result, "article", None) is None]
+    assert len(lost) <= 1
+    assert all(isinstance(result, IngestFailure) and result.kind is FailureKind.INTERNAL_ERROR
+               for result in lost)
+    assert results[-1].article is not None  # a new worker took over
