@@ -143,14 +143,13 @@ class ExtractionPool:
             if future.done():
                 self._waiting.popleft()  # its waiter was cancelled (a stop) meanwhile
                 continue
-            payload = ForkingPickler.dumps(task)
-            worker = self._worker_for(len(payload))
+            worker = self._worker_for(len(task[2]))  # the page's bytes: nearly all of it
             if worker is None:
                 return
             self._waiting.popleft()
             worker.futures.append(future)
             try:
-                worker.connection.send_bytes(payload)
+                worker.connection.send_bytes(ForkingPickler.dumps(task))
             except (OSError, ValueError):
                 self._worker_died(worker)
 
@@ -197,7 +196,7 @@ class ExtractionPool:
 # ahead), so it never waits for the loop between pages; the second waits in the pipe, whose
 # buffer (about 200 KB for a socket pair on Linux) must hold it for the send not to block.
 _PAGES_PER_WORKER = 2
-_QUEUED_PAGE_BYTES = 128 * 1024
+_QUEUED_PAGE_BYTES = 128 * 1024  # of page body, leaving room for the rest of the task
 
 _Task = tuple[FeedSettings, FeedEntry, bytes, str | None, str, bool]
 
