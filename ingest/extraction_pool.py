@@ -14,10 +14,11 @@ import multiprocessing.process
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from multiprocessing.reduction import ForkingPickler
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from config.settings import FeedSettings
 from ingest.failures import FailureKind, IngestFailure
@@ -77,12 +78,20 @@ class ExtractionPool:
         self._size = workers or cpu_cores()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._workers: list[_Worker] = []
-        self._waiting: collections.deque[tuple[_Task, asyncio.Future[PageExtraction]]] = \
+        self._waiting: collections.deque[tuple[_Task, asyncio.Future[Any]]] = \
             collections.deque()
 
     async def extract(self, feed: FeedSettings, entry: FeedEntry, body: bytes,
                       charset: str | None, page_url: str,
                       near_duplicates: bool) -> PageExtraction:
+        result: PageExtraction = await self.run(
+            extract_page, feed, entry, body, charset, page_url, near_duplicates)
+        return result
+
+    async def run(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`function(*args, **kwargs)` in a worker: a pure, CPU-bound, module-level function
+        (it is sent by name) such as `extract_page` or `ingest.feeds.parse_feed`. An
+        IngestFailure it raises is raised here."""
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
@@ -94,8 +103,8 @@ class ExtractionPool:
 
             for _ in range(self._size):
                 self._start_worker()
-        future: asyncio.Future[PageExtraction] = loop.create_future()
-        self._waiting.append(((feed, entry, body, charset, page_url, near_duplicates), future))
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append(((function, args, kwargs), future))
         self._dispatch()
         return await future
 
@@ -143,13 +152,18 @@ class ExtractionPool:
             if future.done():
                 self._waiting.popleft()  # its waiter was cancelled (a stop) meanwhile
                 continue
-            worker = self._worker_for(len(task[2]))  # the page's bytes: nearly all of it
+            worker = self._worker_for(_payload_bytes(task))
             if worker is None:
                 return
             self._waiting.popleft()
+            try:
+                payload = ForkingPickler.dumps(task)
+            except Exception as exc:  # a function or value that cannot be sent: a bug
+                future.set_exception(RuntimeError(f"cannot hand to a worker: {exc}"))
+                continue
             worker.futures.append(future)
             try:
-                worker.connection.send_bytes(ForkingPickler.dumps(task))
+                worker.connection.send_bytes(payload)
             except (OSError, ValueError):
                 self._worker_died(worker)
 
@@ -173,6 +187,8 @@ class ExtractionPool:
         if future is not None and not future.done():
             if isinstance(outcome, _Crash):
                 future.set_exception(RuntimeError(outcome.detail))
+            elif isinstance(outcome, _Failed):
+                future.set_exception(IngestFailure(outcome.kind, outcome.detail))
             else:
                 future.set_result(outcome)
         self._dispatch()
@@ -198,7 +214,13 @@ class ExtractionPool:
 _PAGES_PER_WORKER = 2
 _QUEUED_PAGE_BYTES = 128 * 1024  # of page body, leaving room for the rest of the task
 
-_Task = tuple[FeedSettings, FeedEntry, bytes, str | None, str, bool]
+_Task = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+def _payload_bytes(task: _Task) -> int:
+    """The bytes a task sends, nearly all of them: those of its page or feed."""
+    _, args, kwargs = task
+    return sum(len(value) for value in (*args, *kwargs.values()) if isinstance(value, bytes))
 
 
 @dataclass
@@ -206,8 +228,16 @@ class _Worker:
     process: multiprocessing.process.BaseProcess
     connection: multiprocessing.connection.Connection
     # Pages sent and not yet answered, in the order the worker answers them.
-    futures: collections.deque[asyncio.Future[PageExtraction]] = field(
+    futures: collections.deque[asyncio.Future[Any]] = field(
         default_factory=collections.deque)
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """An IngestFailure raised in a worker (it does not survive pickling as an exception)."""
+
+    kind: FailureKind
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -228,8 +258,11 @@ def _serve(connection: multiprocessing.connection.Connection,
             task = connection.recv()
         except (EOFError, OSError):
             return
+        function, args, kwargs = task
         try:
-            outcome: PageExtraction | _Crash = extract_page(*task)
+            outcome = function(*args, **kwargs)
+        except IngestFailure as failure:
+            outcome = _Failed(failure.kind, failure.detail)
         except Exception as exc:
             outcome = _Crash(f"{type(exc).__name__}: {exc}")
         connection.send(outcome)

@@ -63,19 +63,15 @@ def test_page_without_article_comes_back_from_a_worker_as_no_article_text() -> N
     assert result.failure is not None and result.failure[0] is FailureKind.NO_ARTICLE_TEXT
 
 
-def test_a_worker_that_dies_fails_only_the_pages_it_held_and_is_replaced(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    import ingest.extraction_pool as extraction_pool
+def _die_on_crash_page(feed: FeedSettings, entry: FeedEntry, body: bytes,
+                      charset: str | None, page_url: str, near: bool) -> object:
+    """extract_page, except that the worker dies on .../crash (module level: sent by name)."""
+    if page_url.endswith("/crash"):
+        os._exit(1)  # as a segfault in the HTML parser would end the worker
+    return extract_page(feed, entry, body, charset, page_url, near)
 
-    original = extraction_pool.extract_page
 
-    def crash_on_request(feed: FeedSettings, entry: FeedEntry, body: bytes,
-                         charset: str | None, page_url: str, near: bool) -> object:
-        if page_url.endswith("/crash"):
-            os._exit(1)  # as a segfault in the HTML parser would end the worker
-        return original(feed, entry, body, charset, page_url, near)
-
-    monkeypatch.setattr(extraction_pool, "extract_page", crash_on_request)  # before the fork
+def test_a_worker_that_dies_fails_only_the_pages_it_held_and_is_replaced() -> None:
     page = sorted(_PAGES.glob("*.html"))[0]
     urls = [f"https://news.example/{n}" for n in range(6)]
     urls.insert(3, "https://news.example/crash")
@@ -84,7 +80,8 @@ def test_a_worker_that_dies_fails_only_the_pages_it_held_and_is_replaced(
         pool = ExtractionPool(workers=2)
         try:
             results = await asyncio.gather(*(
-                pool.extract(_FEED, _entry(url), page.read_bytes(), None, url, True)
+                pool.run(_die_on_crash_page, _FEED, _entry(url), page.read_bytes(), None, url,
+                         True)
                 for url in urls), return_exceptions=True)
             after = await pool.extract(_FEED, _entry(urls[0]), page.read_bytes(), None,
                                        urls[0], True)
@@ -102,3 +99,20 @@ def test_a_worker_that_dies_fails_only_the_pages_it_held_and_is_replaced(
     assert all(isinstance(result, IngestFailure) and result.kind is FailureKind.INTERNAL_ERROR
                for result in lost)
     assert results[-1].article is not None  # a new worker took over
+
+
+def test_an_ingest_failure_raised_in_a_worker_is_raised_to_the_caller() -> None:
+    from ingest.feeds import parse_feed
+
+    async def in_worker() -> object:
+        pool = ExtractionPool(workers=1)
+        try:
+            return await pool.run(parse_feed, b"<html><body>not a feed</body></html>",
+                                  feed_name="news", feed_url="https://news.example/feed.xml",
+                                  content_type="text/html")
+        finally:
+            pool.close()
+
+    with pytest.raises(IngestFailure) as failure:
+        asyncio.run(in_worker())
+    assert failure.value.kind is FailureKind.NOT_A_FEED
