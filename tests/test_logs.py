@@ -21,6 +21,16 @@ def test_bearer_tokens_are_redacted() -> None:
     assert "tok123" not in redact_secrets("Authorization: Bearer tok123")
 
 
+def test_each_kind_of_secret_is_redacted_and_other_text_is_kept() -> None:
+    assert redact_secrets("AUTHORIZATION=basic c2VjcmV0") == "AUTHORIZATION=basic ***"
+    assert redact_secrets("sent bearer abc.def") == "sent bearer ***"
+    assert redact_secrets("https://x.example/login?user=a&Password=pw1&x=2") == \
+        "https://x.example/login?user=a&Password=***&x=2"
+    assert redact_secrets("ftp://anna:pw2@files.example/") == "ftp://anna:***@files.example/"
+    assert redact_secrets("feed polled: 12 entries from https://news.example/rss") == \
+        "feed polled: 12 entries from https://news.example/rss"
+
+
 def test_json_lines_when_not_a_terminal_with_event_fields() -> None:
     stream = io.StringIO()
     configure_logging(stream=stream, json_lines=None)
