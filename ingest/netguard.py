@@ -168,9 +168,12 @@ def guarded_transport(
 
     `resolver` and `inner` (the backend that opens the sockets) are replaced only by tests.
     """
-    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    # One SSL context for both: loading the CA bundle is 25 ms, and the transport's own pool
+    # is replaced anyway.
+    ssl_context = httpx.create_ssl_context(trust_env=False)
+    transport = httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits, trust_env=False)
     pool = ConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
+        ssl_context=ssl_context,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
