@@ -437,38 +437,51 @@ def corpus(args: argparse.Namespace) -> int:
     sources = load_sources(args.data)
     results = []
     for size in args.sizes:
-        pages = make_pages(sources, args.batch, first_copy=100_000 + size)
         site = Site()
         with tempfile.TemporaryDirectory() as scratch, serve(site):
             work = Path(scratch)
+            pages = make_pages(sources, args.batch, first_copy=100_000)
             feed_paths = publish(site, pages, args.feeds)
             config = _write_bench_config(work, site, feed_paths, args.concurrency, "")
             fill = _prefill(work, config, size)
-            measured = run_measured(["--config", str(config), "fetch"], work)
-            if measured.returncode != 0:
-                print(measured.stderr[-3000:], file=sys.stderr)
-                return 1
-            status = run_measured(["--config", str(config), "status"], work)
-            stored = _stored(measured.stdout)
-            results.append((size, fill, measured, status, stored))
-            print(f"corpus {size}: prefill {fill:.1f} s; fetch stored {stored} of {args.batch} "
-                  f"in {measured.wall:.2f} s; status {status.wall:.2f} s", flush=True)
+            runs = []
+            for attempt in range(args.repeat):
+                if attempt:
+                    # A fresh batch behind the same feeds (new ETags): the corpus grows by
+                    # one batch per repeat, a few percent of the sizes compared.
+                    publish(site, make_pages(sources, args.batch,
+                                             first_copy=100_000 + attempt * args.batch),
+                            args.feeds)
+                measured = run_measured(["--config", str(config), "fetch"], work)
+                if measured.returncode != 0:
+                    print(measured.stderr[-3000:], file=sys.stderr)
+                    return 1
+                status = run_measured(["--config", str(config), "status"], work)
+                stored = _stored(measured.stdout)
+                runs.append((measured, status, stored))
+                print(f"corpus {size}: prefill {fill:.1f} s; fetch {attempt + 1} stored "
+                      f"{stored} of {args.batch} in {measured.wall:.2f} s; status "
+                      f"{status.wall:.2f} s", flush=True)
+            results.append((size, runs))
     print(f"\nbatch {args.batch} new articles, {args.feeds} feeds, concurrency "
-          f"{args.concurrency}")
+          f"{args.concurrency}; medians of {args.repeat} fetches (memory: the largest)")
     print(f"  {'stored before':>13} {'ms/article':>10} {'CPU ms/art':>10} {'tree PSS':>9} "
           f"{'max proc RSS':>12} {'status':>7}")
-    for size, _fill, measured, status, stored in results:
-        print(f"  {size:13d} {measured.wall / max(stored, 1) * 1000:10.1f} "
-              f"{measured.cpu / max(stored, 1) * 1000:10.1f} "
-              f"{measured.peak_tree_rss_mb:7.0f}MB {measured.peak_process_rss_mb:10.0f}MB "
-              f"{status.wall:6.2f}s")
-    if len(results) >= 2:
-        first, last = results[0], results[-1]
-        per_first = first[2].wall / max(first[4], 1)
-        per_last = last[2].wall / max(last[4], 1)
-        print(f"  per-article time {last[0]} vs {first[0]}: {per_last / per_first:.3f} x; "
-              f"peak tree PSS {last[2].peak_tree_rss_mb / first[2].peak_tree_rss_mb:.3f} x; "
-              f"largest process {last[2].peak_process_rss_mb / first[2].peak_process_rss_mb:.3f} x")
+    summary = []
+    for size, runs in results:
+        per_article = statistics.median(m.wall / max(n, 1) for m, _, n in runs)
+        cpu = statistics.median(m.cpu / max(n, 1) for m, _, n in runs)
+        tree = max(m.peak_tree_rss_mb for m, _, _ in runs)
+        largest = max(m.peak_process_rss_mb for m, _, _ in runs)
+        status_wall = statistics.median(st.wall for _, st, _ in runs)
+        summary.append((size, per_article, tree, largest))
+        print(f"  {size:13d} {per_article * 1000:10.1f} {cpu * 1000:10.1f} {tree:7.0f}MB "
+              f"{largest:10.0f}MB {status_wall:6.2f}s")
+    if len(summary) >= 2:
+        first, last = summary[0], summary[-1]
+        print(f"  per-article time {last[0]} vs {first[0]}: {last[1] / first[1]:.3f} x; "
+              f"peak tree PSS {last[2] / first[2]:.3f} x; "
+              f"largest process {last[3] / first[3]:.3f} x")
     return 0
 
 
@@ -485,22 +498,29 @@ def not_modified(args: argparse.Namespace) -> int:
             print(first.stderr[-3000:], file=sys.stderr)
             return 1
         hits_before = site.hits
-        measured = run_measured(["--config", str(config), "fetch"], work,
-                                tuple(args.prefix.split()))
-        if measured.returncode != 0:
-            print(measured.stderr[-3000:], file=sys.stderr)
-            return 1
+        runs = []
+        for _ in range(args.repeat):
+            measured = run_measured(["--config", str(config), "fetch"], work,
+                                    tuple(args.prefix.split()))
+            if measured.returncode != 0:
+                print(measured.stderr[-3000:], file=sys.stderr)
+                return 1
+            runs.append(measured)
         import sqlite3
 
         with sqlite3.connect(work / "index.sqlite3") as conn:
             with_etag = conn.execute("SELECT count(*) FROM feeds WHERE etag IS NOT NULL"
                                      ).fetchone()[0]
     print(measured.stdout.rstrip())
-    print(f"\nfeeds {args.feeds} (with an ETag recorded: {with_etag}); requests in the measured "
-          f"fetch: {site.hits - hits_before}; concurrency {args.concurrency}")
+    print(f"\nfeeds {args.feeds} (with an ETag recorded: {with_etag}); requests per measured "
+          f"fetch: {(site.hits - hits_before) / len(runs):g}; concurrency {args.concurrency}")
     print(f"  first fetch (records ETags)  wall {first.wall:.2f} s  CPU {first.cpu:.2f} s")
-    print(f"  measured fetch (all 304)     wall {measured.wall:.2f} s  CPU {measured.cpu:.2f} s  "
-          f"peak tree PSS {measured.peak_tree_rss_mb:.0f} MB")
+    for measured in runs:
+        print(f"  measured fetch (all 304)     wall {measured.wall:.2f} s  CPU "
+              f"{measured.cpu:.2f} s  peak tree PSS {measured.peak_tree_rss_mb:.0f} MB")
+    if len(runs) > 1:
+        print(f"  median of {len(runs)}: wall {statistics.median(m.wall for m in runs):.2f} s  "
+              f"CPU {statistics.median(m.cpu for m in runs):.2f} s")
     return 0
 
 
@@ -525,8 +545,11 @@ def main(argv: list[str] | None = None) -> int:
                       default=[1000, 20000])
     flat.add_argument("--batch", type=int, default=360)
     flat.add_argument("--feeds", type=int, default=12)
+    flat.add_argument("--repeat", type=int, default=1,
+                      help="fetches of a fresh batch per size (medians are compared)")
     nm = modes.add_parser("not-modified", help="polling feeds that all answer 304")
     nm.add_argument("--feeds", type=int, default=1000)
+    nm.add_argument("--repeat", type=int, default=1, help="measured fetches (all 304)")
     args = parser.parse_args(argv)
     if args.concurrency is None:
         args.concurrency = 16 if args.mode == "not-modified" else 32
