@@ -7,6 +7,7 @@ passed in to every stage.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -124,10 +125,12 @@ class Settings:
     source: Path | None = None
 
     def feed(self, name: str) -> FeedSettings:
-        for feed in self.feeds:
-            if feed.name == name:
-                return feed
-        raise KeyError(name)
+        return self._feeds_by_name[name]
+
+    @functools.cached_property
+    def _feeds_by_name(self) -> dict[str, FeedSettings]:
+        # A run looks up every feed it polls: a scan each time was quadratic in the feeds.
+        return {feed.name: feed for feed in self.feeds}
 
 
 def resolve_config_path(explicit: str | Path | None, environ: Mapping[str, str]) -> Path:
