@@ -102,16 +102,12 @@ def _store_together(storage: Storage, requests: list[StoreRequest]) -> list[Stor
     sequences: dict[int, int] = {}
     results: dict[int, StoreResult] = {}
     for i, (sequence, file_name) in zip(accepted, reserved, strict=True):
-        article = requests[i].article
-        try:
-            write_corpus_file(storage.corpus_dir, file_name, article.published, article.text,
-                              storage.writer, sync_directory=False)
-        except OSError as exc:
-            index.forget_article(sequence)
-            results[i] = IngestFailure(FailureKind.STORAGE_ERROR,
-                                       f"{file_name}: {exc.strerror}")
-            continue
-        sequences[i] = sequence
+        failure = _write(storage, sequence, file_name, requests[i].article,
+                         sync_directory=False)
+        if failure is not None:
+            results[i] = failure
+        else:
+            sequences[i] = sequence
     if sequences:
         sync_corpus_directory(storage.corpus_dir)
     records: list[EntryRecord] = []
@@ -235,21 +231,29 @@ def _store_alone(storage: Storage, request: StoreRequest) -> str:
             bands=signature.bands if signature else ())
     except DuplicateArticle as duplicate:
         return _settle(storage, request, "duplicate", duplicate.sequence)
-    try:
-        write_corpus_file(storage.corpus_dir, file_name, article.published, article.text,
-                          storage.writer)
-    except OSError as exc:
-        index.forget_article(sequence)
-        raise IngestFailure(FailureKind.STORAGE_ERROR, f"{file_name}: {exc.strerror}") from exc
-    index.complete_articles([(sequence, request.feed)], [EntryRecord(
-        request.feed, request.entry_key, request.entry_url, "stored", sequence)])
+    failure = _write(storage, sequence, file_name, article, sync_directory=True)
+    if failure is not None:
+        raise failure
+    index.complete_article(sequence, request.feed, request.entry_key, request.entry_url)
     _log_outcome(request, "stored", sequence)
     return "stored"
 
 
+def _write(storage: Storage, sequence: int, file_name: str, article: Article, *,
+           sync_directory: bool) -> IngestFailure | None:
+    """Write a reserved article's file; on failure its reservation is given up."""
+    try:
+        write_corpus_file(storage.corpus_dir, file_name, article.published, article.text,
+                          storage.writer, sync_directory=sync_directory)
+    except OSError as exc:
+        storage.index.forget_article(sequence)
+        return IngestFailure(FailureKind.STORAGE_ERROR, f"{file_name}: {exc.strerror}")
+    return None
+
+
 def _settle(storage: Storage, request: StoreRequest, outcome: str, sequence: int | None) -> str:
-    storage.index.complete_articles([], [EntryRecord(
-        request.feed, request.entry_key, request.entry_url, outcome, sequence)])
+    storage.index.record_entry(request.feed, request.entry_key, request.entry_url, outcome,
+                               sequence=sequence)
     _log_outcome(request, outcome, sequence)
     return outcome
 

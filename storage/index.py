@@ -86,8 +86,6 @@ _NEAR_DUPLICATE_CANDIDATES = select(articles.c.sequence, articles.c.signature).w
     articles.c.sequence.in_(select(signature_bands.c.sequence).where(
         signature_bands.c.band.in_(bindparam("p_bands", expanding=True)))),
     articles.c.signature.is_not(None))
-_NEXT_SEQUENCE = update(counters).where(counters.c.name == ARTICLE_SEQUENCE).values(
-    value=counters.c.value + 1).returning(counters.c.value)
 _INSERT_ARTICLE = insert(articles)
 _INSERT_BANDS = insert(signature_bands)
 _MARK_STORED = update(articles).where(articles.c.sequence == bindparam("p_sequence")).values(
@@ -510,15 +508,12 @@ class CorpusIndex:
 
     def record_entry(self, feed: str, key: str, url: str | None, status: str,
                      failure_kind: str | None = None, sequence: int | None = None,
-                     now: datetime | None = None, conn: Connection | None = None) -> None:
-        if conn is None:
-            with self._transaction() as own:
-                self.record_entry(feed, key, url, status, failure_kind, sequence, now, own)
-            return
-        conn.execute(self._record_entry, {
-            "p_feed": feed, "p_key": key[:512], "p_url": url, "p_status": status,
-            "p_failure_kind": failure_kind, "p_sequence": sequence,
-            "p_now": now or utcnow()})
+                     now: datetime | None = None) -> None:
+        with self._transaction() as conn:
+            conn.execute(self._record_entry, {
+                "p_feed": feed, "p_key": key[:512], "p_url": url, "p_status": status,
+                "p_failure_kind": failure_kind, "p_sequence": sequence,
+                "p_now": now or utcnow()})
 
     # ---- articles ----------------------------------------------------------------------
 
@@ -552,20 +547,11 @@ class CorpusIndex:
         lock makes a racing reservation wait until the first one commits; its number is
         rolled back with it, so sequence numbers have no gaps from races.
         """
+        article = NewArticle(content_hash=content_hash, url=url, feed=feed, title=title,
+                             published=published, signature=signature, bands=tuple(bands))
         for _attempt in range(3):
             try:
-                with self._transaction() as conn:
-                    sequence = conn.execute(_NEXT_SEQUENCE).scalar_one()
-                    file_name = file_name_for(sequence, content_hash)
-                    conn.execute(_INSERT_ARTICLE, {
-                        "sequence": sequence, "content_hash": content_hash, "url": url,
-                        "feed": feed, "title": title[:1000], "published": published,
-                        "fetched_at": utcnow(), "file_name": file_name, "state": "writing",
-                        "writer": writer, "signature": signature})
-                    if bands:
-                        conn.execute(_INSERT_BANDS,
-                                     [{"band": band, "sequence": sequence} for band in bands])
-                    return sequence, file_name
+                return self.reserve_articles([article], writer, file_name_for)[0]
             except IntegrityError as exc:
                 conflict = exc
                 existing = self.sequence_for_hash(content_hash, writer)
@@ -579,11 +565,8 @@ class CorpusIndex:
     def complete_article(self, sequence: int, feed: str, entry_key: str,
                          entry_url: str | None) -> None:
         """Mark the file written and the entry done, in one transaction."""
-        with self._transaction() as conn:
-            conn.execute(_MARK_STORED, {"p_sequence": sequence})
-            conn.execute(_COUNT_STORED, {"p_feed": feed, "p_count": 1})
-            self.record_entry(feed, entry_key, entry_url, "stored", sequence=sequence,
-                              conn=conn)
+        self.complete_articles([(sequence, feed)],
+                               [EntryRecord(feed, entry_key, entry_url, "stored", sequence)])
 
     # ---- articles, a batch at a time: one transaction per step, whatever the batch size ---
 
