@@ -25,6 +25,7 @@ from ingest.extraction_pool import ExtractionPool, cpu_cores
 from ingest.failures import FailureKind, IngestFailure
 from ingest.fetch import Observe, PageFetcher
 from ingest.filters import rejection_reason
+from ingest.poll_recorder import PollRecorder
 from ingest.records import FeedEntry
 from ingest.store import Storage, StoreRequest, store_batch
 from ingest.store_lane import StoreLane
@@ -35,6 +36,7 @@ from storage.index import (
     DatabaseError,
     FeedState,
     RunCounts,
+    poll_success,
     utcnow,
 )
 from storage.recovery import WriterIdentity, recover_interrupted_writes
@@ -119,6 +121,7 @@ class _RunContext:
     rng: random.Random
     extraction: ExtractionPool
     stores: StoreLane[StoreRequest]
+    polls: PollRecorder
     # Pages fetched but not yet extracted, at most: when extraction is the bottleneck, fetching
     # waits instead of holding every page of the run in memory (bench/throughput.py: peak RSS
     # then grows with the batch, not with the concurrency).
@@ -163,12 +166,14 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
                       near_duplicate_threshold=dedupe.near_duplicate_threshold,
                       store_near_duplicates=dedupe.store_near_duplicates)
     stores: StoreLane[StoreRequest] = StoreLane(functools.partial(store_batch, storage))
+    polls = PollRecorder(functools.partial(index.record_poll_successes, owner=writer.tag))
     try:
         async with PageFetcher(settings.fetch, transport=transport,
                                observe=observe_fetch) as fetcher:
             context = _RunContext(settings=settings, index=index, fetcher=fetcher,
                                   writer=writer, observer=observer, tally=tally,
                                   rng=random.Random(), extraction=extraction, stores=stores,
+                                  polls=polls,
                                   pages_in_hand=asyncio.Semaphore(
                                       settings.fetch.max_concurrency + 2 * cpu_cores()))
             work = asyncio.ensure_future(
@@ -186,6 +191,7 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
         # Best effort: when the database itself failed these may fail too, and the leases
         # then simply expire.
         with contextlib.suppress(DatabaseError):
+            polls.flush()  # feeds polled before a stop
             if state != "finished":
                 for name in held:
                     index.release_feed(name, writer.tag)
@@ -313,10 +319,10 @@ async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedSta
     # Keep the validators only when every entry is settled: otherwise the next poll would get
     # a 304 and never see the entries that should be retried.
     keep_validators = "retry" not in outcomes
-    context.index.record_poll_success(
-        feed, context.writer.tag, utcnow(), context.settings.schedule,
+    await context.polls.record(poll_success(
+        feed, utcnow(), context.settings.schedule,
         etag=response.etag if keep_validators else None,
-        last_modified=response.last_modified if keep_validators else None, rng=context.rng)
+        last_modified=response.last_modified if keep_validators else None, rng=context.rng))
     log.info("feed polled", extra={"event": "feed_polled", "feed": feed.name,
                                    "not_modified": response.not_modified,
                                    "entries": len(entries), "new_entries": len(new_entries)})

@@ -175,6 +175,27 @@ class FeedState:
 
 
 @dataclass(frozen=True)
+class PollSuccess:
+    """A feed polled without failure: when, when it is due again, the validators to send."""
+
+    feed: str
+    polled_at: datetime
+    next_poll_at: datetime
+    etag: str | None
+    last_modified: str | None
+
+
+def poll_success(feed: FeedSettings, now: datetime, schedule: ScheduleSettings,
+                 etag: str | None, last_modified: str | None,
+                 rng: random.Random) -> PollSuccess:
+    """The poll to record: next due after the feed's interval plus up to the jitter."""
+    next_poll = now + timedelta(seconds=feed.interval_seconds
+                                + rng.uniform(0, schedule.jitter_seconds))
+    return PollSuccess(feed=feed.name, polled_at=now, next_poll_at=next_poll, etag=etag,
+                       last_modified=last_modified)
+
+
+@dataclass(frozen=True)
 class ArticleRow:
     sequence: int
     content_hash: str
@@ -439,12 +460,20 @@ class CorpusIndex:
     def record_poll_success(self, feed: FeedSettings, owner: str, now: datetime,
                             schedule: ScheduleSettings, etag: str | None,
                             last_modified: str | None, rng: random.Random) -> None:
-        next_poll = now + timedelta(seconds=feed.interval_seconds
-                                    + rng.uniform(0, schedule.jitter_seconds))
+        self.record_poll_successes(
+            [poll_success(feed, now, schedule, etag, last_modified, rng)], owner)
+
+    def record_poll_successes(self, polls: Sequence[PollSuccess], owner: str) -> None:
+        """Record feeds polled without failure, in one transaction: a poll of 1,000 feeds
+        that all answer 304 spent a tenth of its CPU time opening and committing one
+        transaction per feed (bench/throughput.py not-modified)."""
+        if not polls:
+            return
         with self._transaction() as conn:
-            conn.execute(_POLL_SUCCESS, {
-                "p_feed": feed.name, "p_now": now, "p_next_poll": next_poll, "p_etag": etag,
-                "p_last_modified": last_modified, "p_owner": owner})
+            conn.execute(_POLL_SUCCESS, [{
+                "p_feed": poll.feed, "p_now": poll.polled_at, "p_next_poll": poll.next_poll_at,
+                "p_etag": poll.etag, "p_last_modified": poll.last_modified, "p_owner": owner,
+            } for poll in polls])
 
     def record_poll_failure(self, feed: FeedSettings, owner: str, now: datetime,
                             schedule: ScheduleSettings, kind: str, detail: str,

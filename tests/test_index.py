@@ -11,7 +11,7 @@ import pytest
 from config.settings import FeedSettings, ScheduleSettings
 from ingest.textnorm import content_hash
 from storage.corpus import corpus_file_name, write_corpus_file
-from storage.index import CorpusIndex, DuplicateArticle, open_index, utcnow
+from storage.index import CorpusIndex, DuplicateArticle, open_index, poll_success, utcnow
 from storage.recovery import WriterIdentity, recover_interrupted_writes
 from storage.verify import verify_corpus
 
@@ -173,3 +173,23 @@ def test_near_duplicate_candidates_are_the_articles_sharing_a_band(index: Corpus
                                                                     second: b"\x02" * 8}
     assert index.near_duplicate_candidates(("00:xx", "01:yy")) == {}
     assert index.near_duplicate_candidates(()) == {}
+
+
+def test_polls_recorded_together_each_set_their_own_feed(index: CorpusIndex) -> None:
+    second = FeedSettings(name="second", url="https://news.example/second.xml",
+                          interval_seconds=120)
+    index.sync_feeds([FEED, second], utcnow())
+    now = utcnow()
+    rng = random.Random(1)
+    index.claim_feeds("w", now, 30, names=[FEED.name, second.name], due_only=False)
+    index.record_poll_successes([
+        poll_success(FEED, now, SCHEDULE, '"e1"', None, rng),
+        poll_success(second, now, SCHEDULE, None, "Mon, 02 Jan 2026 00:00:00 GMT", rng),
+    ], "w")
+    states = {state.name: state for state in index.feed_states()}
+    assert (states[FEED.name].etag, states[FEED.name].last_modified) == ('"e1"', None)
+    assert (states["second"].etag, states["second"].last_modified) == (
+        None, "Mon, 02 Jan 2026 00:00:00 GMT")
+    # Both leases released: another writer may take them at once.
+    assert {s.name for s in index.claim_feeds("other", now, 30, names=[FEED.name, "second"],
+                                              due_only=False)} == {FEED.name, "second"}
