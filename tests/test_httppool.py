@@ -118,15 +118,15 @@ def test_many_concurrent_fetches_send_each_request_once(
     # httpcore's own pass handed one idle connection to several requests; all but one then
     # failed with ConnectionNotAvailable and went round the pool again (CPU, not errors).
     sends = 0
-    original = httpcore.AsyncHTTPConnection.handle_async_request
+    original = httpcore.AsyncHTTP11Connection.handle_async_request
 
-    async def counted(self: httpcore.AsyncHTTPConnection,
+    async def counted(self: httpcore.AsyncHTTP11Connection,
                       request: httpcore.Request) -> httpcore.Response:
         nonlocal sends
         sends += 1
         return await original(self, request)
 
-    monkeypatch.setattr(httpcore.AsyncHTTPConnection, "handle_async_request", counted)
+    monkeypatch.setattr(httpcore.AsyncHTTP11Connection, "handle_async_request", counted)
     settings = FetchSettings(max_concurrency=16, per_host_concurrency=16,
                              allow_private_addresses=True)
     pages = 200
