@@ -19,8 +19,7 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Collection
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Collection
 from datetime import UTC
 from types import TracebackType
 from typing import Any, TypeVar
@@ -218,10 +217,15 @@ class PageFetcher:
                                     f"{_shown(url)}: redirect loop")
             seen.add(state)
             host = url.host
-            async with self._hosts.hold(host), self._all_hosts:
-                if deadline is None:
-                    deadline = asyncio.get_running_loop().time() + self._settings.total_timeout
-                outcome = await self._exchange(client, request, cookies, accepted, deadline)
+            await self._hosts.acquire(host)
+            try:
+                async with self._all_hosts:
+                    if deadline is None:
+                        deadline = (asyncio.get_running_loop().time()
+                                    + self._settings.total_timeout)
+                    outcome = await self._exchange(client, request, cookies, accepted, deadline)
+            finally:
+                self._hosts.release(host)
             if isinstance(outcome, FetchResponse):
                 return outcome
             url = self._checked_url(outcome, url)
@@ -277,17 +281,17 @@ class PageFetcher:
         self, response: httpx.Response, accepted: frozenset[str] | None
     ) -> FetchResponse | str:
         status = response.status_code
-        shown = _shown(response.url)
         if status in _REDIRECTS and response.headers.get("Location"):
             return response.headers["Location"]
         if status == 304:
             # Read to the end of the (empty, RFC 9110 §15.4.5) body: a response closed
             # before its end closes the connection, and a poll of 1,000 unchanged feeds
             # opened 1,000 connections (bench/throughput.py not-modified).
-            await _read_body(response, self._settings.max_response_bytes, shown)
+            await _read_body(response, self._settings.max_response_bytes)
             return FetchResponse(url=str(response.url), status=304, content_type="",
                                  charset=None, body=b"", etag=response.headers.get("ETag"),
                                  last_modified=response.headers.get("Last-Modified"))
+        shown = _shown(response.url)
         if not 200 <= status < 300:
             raise _status_failure(response, shown)
 
@@ -302,7 +306,7 @@ class PageFetcher:
         if length.isdigit() and int(length) > cap:
             raise IngestFailure(FailureKind.RESPONSE_TOO_LARGE,
                                 f"{shown}: Content-Length {length} is over the {cap}-byte cap")
-        body = await _read_body(response, cap, shown)
+        body = await _read_body(response, cap)
         if not body.strip():
             raise IngestFailure(FailureKind.EMPTY_RESPONSE, f"{shown}: HTTP {status} with no body")
         return FetchResponse(
@@ -326,26 +330,43 @@ class PageFetcher:
         return url
 
 
+class _HostSlot:
+    def __init__(self, per_host: int) -> None:
+        self.semaphore = asyncio.Semaphore(per_host)
+        self.users = 0  # requests holding or waiting for the semaphore
+
+
 class _HostSlots:
-    """A semaphore per host, dropped when no request for that host is running or waiting."""
+    """A semaphore per host, dropped when no request for that host is running or waiting.
+
+    `acquire` and `release` rather than a generator-based context manager: this runs for
+    every request, and an async generator costs its own setup and teardown each time.
+    """
 
     def __init__(self, per_host: int) -> None:
         self._per_host = per_host
-        self._slots: dict[str, tuple[asyncio.Semaphore, int]] = {}
+        self._slots: dict[str, _HostSlot] = {}
 
-    @asynccontextmanager
-    async def hold(self, host: str) -> AsyncIterator[None]:
-        semaphore, users = self._slots.get(host, (asyncio.Semaphore(self._per_host), 0))
-        self._slots[host] = (semaphore, users + 1)
+    async def acquire(self, host: str) -> None:
+        slot = self._slots.get(host)
+        if slot is None:
+            slot = self._slots[host] = _HostSlot(self._per_host)
+        slot.users += 1
         try:
-            async with semaphore:
-                yield
-        finally:
-            semaphore, users = self._slots[host]
-            if users == 1:
-                del self._slots[host]
-            else:
-                self._slots[host] = (semaphore, users - 1)
+            await slot.semaphore.acquire()
+        except BaseException:
+            self._leave(host, slot)
+            raise
+
+    def release(self, host: str) -> None:
+        slot = self._slots[host]
+        slot.semaphore.release()
+        self._leave(host, slot)
+
+    def _leave(self, host: str, slot: _HostSlot) -> None:
+        slot.users -= 1
+        if slot.users == 0:
+            del self._slots[host]
 
 
 class _BodyTooLarge(Exception):
@@ -393,19 +414,20 @@ class _BoundedDecoder:
         return out
 
 
-async def _read_body(response: httpx.Response, cap: int, shown: str) -> bytes:
+async def _read_body(response: httpx.Response, cap: int) -> bytes:
     codings = [c.strip().lower() for c in response.headers.get("Content-Encoding", "").split(",")]
     codings = [c for c in codings if c and c != "identity"]
     if len(codings) > 1 or (codings and codings[0] not in _ZLIB_CODINGS):
         # We only ask for gzip/deflate; stacked codings multiply a bomb's ratio.
         raise IngestFailure(FailureKind.UNSUPPORTED_CONTENT_TYPE,
-                            f"{shown}: unsupported Content-Encoding {', '.join(codings)}")
+                            f"{_shown(response.url)}: unsupported Content-Encoding "
+                            f"{', '.join(codings)}")
     if response.is_stream_consumed:
         # In-memory responses (httpx.MockTransport, respx) arrive already read and decoded;
         # there is nothing left to bound, only to measure.
         if len(response.content) > cap:
             raise IngestFailure(FailureKind.RESPONSE_TOO_LARGE,
-                                f"{shown}: body over the {cap}-byte cap")
+                                f"{_shown(response.url)}: body over the {cap}-byte cap")
         return response.content
     decoder = _BoundedDecoder(codings[0] if codings else None, cap)
     parts: list[bytes] = []
@@ -416,11 +438,11 @@ async def _read_body(response: httpx.Response, cap: int, shown: str) -> bytes:
     except _BodyTooLarge:
         raise IngestFailure(
             FailureKind.RESPONSE_TOO_LARGE,
-            f"{shown}: body over the {cap}-byte cap (after decompression)",
+            f"{_shown(response.url)}: body over the {cap}-byte cap (after decompression)",
         ) from None
     except zlib.error as exc:
         raise IngestFailure(FailureKind.HTTP_SERVER_ERROR,
-                            f"{shown}: corrupt {codings[0]} body: {exc}") from exc
+                            f"{_shown(response.url)}: corrupt {codings[0]} body: {exc}") from exc
     return b"".join(parts)
 
 

@@ -20,19 +20,25 @@ throughput.py, profiled). Here it is asked of the connection about to be handed 
 the one that must not be dead, and of all of them at most once a second, so that connections
 the servers closed are not kept open for long.
 
-httpcore's locks go through anyio: 21 us for an uncontended acquisition against asyncio's 1 us,
-three per request, and a cancellation shield (12 us) around each closing of no connections,
-twice per request. The connections made here take asyncio locks, and an empty closing list
-takes no shield (bench/throughput.py not-modified, profiled).
+httpcore's synchronisation goes through anyio: 21 us for an uncontended lock acquisition
+against asyncio's 1 us, three per request; an event per request; and a cancellation shield
+(12 us) around each closing of a response or of connections, three per request. anyio's shield
+does not stop asyncio's own cancellation (task.cancel, asyncio.timeout: what the fetcher
+uses), so on asyncio it guards nothing. Here the pool's request path and its connections use
+asyncio's lock and event, and a response's closing hands its connection back in a `finally`
+(bench/throughput.py not-modified, profiled: with anyio imported only for this, a process
+start also spent 30 ms importing it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 import httpcore
+from httpcore._async.connection_pool import AsyncPoolRequest
 from httpcore._async.interfaces import AsyncConnectionInterface
 
 EXPIRY_SWEEP_SECONDS = 1.0
@@ -42,6 +48,37 @@ class ConnectionPool(httpcore.AsyncConnectionPool):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._last_sweep = 0.0
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        """httpcore's `AsyncConnectionPool.handle_async_request`, on asyncio primitives."""
+        scheme = request.url.scheme.decode()
+        if scheme not in ("http", "https"):
+            raise httpcore.UnsupportedProtocol(
+                f"Request URL has an unsupported protocol '{scheme}://'." if scheme else
+                "Request URL is missing an 'http://' or 'https://' protocol.")
+        timeout = request.extensions.get("timeout", {}).get("pool")
+        pool_request = _PoolRequest(request)
+        self._requests.append(pool_request)
+        try:
+            while True:
+                await self._close_connections(self._assign_requests_to_connections())
+                connection = await pool_request.wait_for_connection(timeout=timeout)
+                try:
+                    response = await connection.handle_async_request(pool_request.request)
+                except httpcore.ConnectionNotAvailable:
+                    # Taken meanwhile (or closed): back in the queue, and round again.
+                    pool_request.clear_connection()
+                else:
+                    break
+        except BaseException:
+            self._requests.remove(pool_request)
+            await self._close_connections(self._assign_requests_to_connections())
+            raise
+        assert isinstance(response.stream, AsyncIterable)
+        return httpcore.Response(
+            status=response.status, headers=response.headers,
+            content=_PoolByteStream(response.stream, pool_request, self),
+            extensions=response.extensions)
 
     def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
         # One pass over the connections (this runs twice per request: as it is queued and as
@@ -96,8 +133,8 @@ class ConnectionPool(httpcore.AsyncConnectionPool):
             network_backend=self._network_backend, socket_options=self._socket_options)
 
     async def _close_connections(self, closing: list[AsyncConnectionInterface]) -> None:
-        if closing:
-            await super()._close_connections(closing)
+        for connection in closing:
+            await connection.aclose()
 
     def _usable_connection(self, origin: httpcore.Origin, free: list[AsyncConnectionInterface],
                            closing: list[AsyncConnectionInterface],
@@ -145,3 +182,59 @@ class _HTTP11Connection(httpcore.AsyncHTTP11Connection):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._state_lock = asyncio.Lock()  # type: ignore[assignment]
+
+
+class _PoolRequest(AsyncPoolRequest):
+    """A request waiting in the pool, woken by an asyncio event when given a connection."""
+
+    def __init__(self, request: httpcore.Request) -> None:
+        self.request = request
+        self.connection: AsyncConnectionInterface | None = None
+        self._connection_acquired = asyncio.Event()  # type: ignore[assignment]
+
+    def clear_connection(self) -> None:
+        self.connection = None
+        self._connection_acquired = asyncio.Event()  # type: ignore[assignment]
+
+    async def wait_for_connection(self, timeout: float | None = None
+                                  ) -> AsyncConnectionInterface:
+        if self.connection is None:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._connection_acquired.wait()  # type: ignore[call-arg]
+            except TimeoutError as exc:
+                raise httpcore.PoolTimeout("no connection free in the pool in time") from exc
+        assert self.connection is not None
+        return self.connection
+
+
+class _PoolByteStream:
+    """A response body; closing it hands the connection back to the pool."""
+
+    def __init__(self, stream: AsyncIterable[bytes], pool_request: _PoolRequest,
+                 pool: ConnectionPool) -> None:
+        self._stream = stream
+        self._pool_request = pool_request
+        self._pool = pool
+        self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for part in self._stream:
+                yield part
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            close = getattr(self._stream, "aclose", None)
+            if close is not None:
+                await close()
+        finally:
+            # Even when cancelled: a request left in the queue would hold its connection.
+            self._pool._requests.remove(self._pool_request)
+            await self._pool._close_connections(self._pool._assign_requests_to_connections())

@@ -20,7 +20,7 @@ import respx
 
 from config.settings import FetchSettings
 from ingest.failures import FailureKind, IngestFailure
-from ingest.fetch import PageFetcher
+from ingest.fetch import PageFetcher, _HostSlots
 from ingest.netguard import guarded_transport
 from ingest.records import FetchResponse
 from tests.loopback import Route, serve_site
@@ -761,3 +761,23 @@ def test_unchanged_feeds_answering_304_are_polled_over_one_kept_alive_connection
 
     assert [response.status for response in second] == [304] * 5
     assert backend.connections == 1
+
+
+def test_a_host_slot_is_dropped_once_no_request_holds_or_waits_for_it() -> None:
+    # A run touches thousands of hosts: their slots must not pile up in memory.
+    async def scenario() -> list[int]:
+        slots = _HostSlots(per_host=1)
+        await slots.acquire("a.example")
+        waiter = asyncio.ensure_future(slots.acquire("a.example"))
+        await asyncio.sleep(0)
+        assert not waiter.done()  # one request per host at a time
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        held = len(slots._slots)
+        slots.release("a.example")
+        await slots.acquire("b.example")
+        slots.release("b.example")
+        return [held, len(slots._slots)]
+
+    assert asyncio.run(scenario()) == [1, 0]

@@ -200,3 +200,36 @@ def test_a_sweep_closes_every_expired_connection() -> None:
     closing = _assign(pool)  # the first pass of a new pool sweeps
 
     assert closing == [dead] and pool._connections == [live]
+
+
+def test_a_request_cancelled_while_waiting_for_its_response_gives_its_connection_back() -> None:
+    # The fetcher's deadline cancels requests mid-flight; a request left queued in the pool
+    # would keep its connection, and with one connection every later fetch would hang.
+    async def scenario(slow: str, fast: str) -> tuple[int, int]:
+        async with ConnectionPool(max_connections=1) as pool:
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await pool.request("GET", slow)
+            async with asyncio.timeout(5):
+                response = await pool.request("GET", fast)
+            return response.status, len(pool._requests)
+
+    with serve_site() as site:
+        site.set("/slow", Route(body=b"late", delay_seconds=2))
+        site.set("/fast", Route(body=b"now"))
+        assert asyncio.run(scenario(site.url("/slow"), site.url("/fast"))) == (200, 0)
+
+
+def test_a_request_that_finds_no_free_connection_in_time_fails_with_a_pool_timeout() -> None:
+    async def scenario(slow: str, fast: str) -> int:
+        async with ConnectionPool(max_connections=1) as pool:
+            holder = asyncio.ensure_future(pool.request("GET", slow))
+            await asyncio.sleep(0.2)  # the slow request holds the only connection
+            with pytest.raises(httpcore.PoolTimeout):
+                await pool.request("GET", fast, extensions={"timeout": {"pool": 0.1}})
+            return (await holder).status
+
+    with serve_site() as site:
+        site.set("/slow", Route(body=b"late", delay_seconds=1))
+        site.set("/fast", Route(body=b"now"))
+        assert asyncio.run(scenario(site.url("/slow"), site.url("/fast"))) == 200
