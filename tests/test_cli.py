@@ -93,3 +93,24 @@ def test_verify_fails_when_a_file_is_missing(tmp_path: Path, sqlite_url: str) ->
         path.unlink()
     result = run_cli("--config", str(config), "verify", cwd=tmp_path)
     assert result.returncode == 1 and "missing_file" in result.stdout
+
+
+def test_fetch_exits_with_its_output_and_log_complete_and_the_index_closed(
+        tmp_path: Path) -> None:
+    # fetch ends without the interpreter's teardown: everything must be written and closed.
+    database = tmp_path / "index.sqlite3"
+    with serve_site() as site:
+        site.set("/good.xml", Route(rss_feed([(STORY, site.url("/a.html"))]).encode(),
+                                    content_type="application/rss+xml"))
+        site.set("/a.html", Route(news_page(STORY).encode()))
+        config = write_config(tmp_path / "c.toml", database_url=f"sqlite:///{database}",
+                              corpus_dir=tmp_path / "seeds",
+                              feeds=[("good", site.url("/good.xml"))])
+        result = run_cli("--config", str(config), "fetch", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith("  failures")
+    assert "articles stored     1" in result.stdout
+    last_log = json.loads(result.stderr.strip().splitlines()[-1])
+    assert last_log["event"] == "run_finished" and last_log["articles_stored"] == 1
+    # The last connection to close checkpoints SQLite's write-ahead log and removes it.
+    assert not (tmp_path / "index.sqlite3-wal").exists()
