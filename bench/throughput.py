@@ -495,7 +495,18 @@ def corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def machine_reference() -> float:
+    """CPU seconds of a fixed pure-Python loop in this process: on a VM whose speed drifts,
+    it tells a slow period from slower code (this VM: 1.6 s to 2.5 s, minutes apart)."""
+    started = time.process_time()
+    total = 0
+    for step in range(10_000_000):
+        total += step
+    return time.process_time() - started
+
+
 def not_modified(args: argparse.Namespace) -> int:
+    reference_before = machine_reference()
     site = Site()
     with tempfile.TemporaryDirectory() as scratch, serve(site):
         work = Path(scratch)
@@ -531,6 +542,8 @@ def not_modified(args: argparse.Namespace) -> int:
     if len(runs) > 1:
         print(f"  median of {len(runs)}: wall {statistics.median(m.wall for m in runs):.2f} s  "
               f"CPU {statistics.median(m.cpu for m in runs):.2f} s")
+    print(f"  machine reference (10M-step Python loop, CPU s): before {reference_before:.2f}, "
+          f"after {machine_reference():.2f}")
     return 0
 
 

@@ -66,7 +66,8 @@ class TerminalProgress:
 
 
 class LogProgress:
-    """Without a terminal: a progress log line at most every few seconds, and per feed."""
+    """Without a terminal: a progress log line at most every few seconds while feeds or
+    articles are being done."""
 
     def __init__(self, every_seconds: float = 5.0) -> None:
         self._every = every_seconds
@@ -89,6 +90,8 @@ class LogProgress:
 
     def feed_done(self, feed: str, failure: FailureKind | None) -> None:
         self._feeds_done += 1
+        if time.monotonic() - self._last >= self._every:
+            self._report()
 
     def close(self) -> None:
         pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -114,3 +115,27 @@ def test_fetch_exits_with_its_output_and_log_complete_and_the_index_closed(
     assert last_log["event"] == "run_finished" and last_log["articles_stored"] == 1
     # The last connection to close checkpoints SQLite's write-ahead log and removes it.
     assert not (tmp_path / "index.sqlite3-wal").exists()
+
+
+def test_a_feed_with_nothing_new_is_logged_only_at_debug_level(tmp_path: Path) -> None:
+    # 1,000 feeds every 15 minutes mostly answer 304: a line each at INFO drowned the rest.
+    with serve_site() as site:
+        site.set("/news.xml", Route(rss_feed([(STORY, site.url("/a.html"))]).encode(),
+                                    content_type="application/rss+xml"))
+        site.set("/a.html", Route(news_page(STORY).encode()))
+        config = write_config(tmp_path / "c.toml",
+                              database_url=f"sqlite:///{tmp_path / 'index.sqlite3'}",
+                              corpus_dir=tmp_path / "seeds",
+                              feeds=[("news", site.url("/news.xml"))])
+        runs = [run_cli("--config", str(config), "--log-level", level, "fetch", cwd=tmp_path)
+                for level in ("info", "info", "debug")]
+
+    def polled(result: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
+        assert result.returncode == 0, result.stderr
+        events = [json.loads(line) for line in result.stderr.splitlines()]
+        return [event for event in events if event["event"] == "feed_polled"]
+
+    first, unchanged, unchanged_debug = (polled(result) for result in runs)
+    assert [(e["level"], e["new_entries"]) for e in first] == [("info", 1)]
+    assert unchanged == []
+    assert [(e["level"], e["not_modified"]) for e in unchanged_debug] == [("debug", True)]
