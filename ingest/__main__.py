@@ -1,3 +1,3 @@
-from ingest.cli import main
+from ingest.entry import main
 
 main()
