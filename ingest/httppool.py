@@ -33,8 +33,9 @@ start also spent 30 ms importing it).
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any
 
 import httpcore
@@ -45,9 +46,15 @@ EXPIRY_SWEEP_SECONDS = 1.0
 
 
 class ConnectionPool(httpcore.AsyncConnectionPool):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    """`tls_context` makes the SSL context when the first https connection needs it: loading
+    the CA bundle costs 40-50 ms, which a run of plain-http feeds never needs to pay."""
+
+    def __init__(self, *args: Any,
+                 tls_context: Callable[[], ssl.SSLContext] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._last_sweep = 0.0
+        self._make_tls_context = tls_context
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         """httpcore's `AsyncConnectionPool.handle_async_request`, on asyncio primitives."""
@@ -125,6 +132,9 @@ class ConnectionPool(httpcore.AsyncConnectionPool):
         return closing
 
     def create_connection(self, origin: httpcore.Origin) -> AsyncConnectionInterface:
+        if origin.scheme == b"https" and self._ssl_context is None \
+                and self._make_tls_context is not None:
+            self._ssl_context = self._make_tls_context()
         if self._proxy is not None or self._http2 or not self._http1:
             return super().create_connection(origin)
         return _HTTP11OnlyConnection(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ssl
 
 import httpcore
 import httpx
 import pytest
+import trustme
 from httpcore._async.connection_pool import AsyncPoolRequest
 
 from config.settings import FetchSettings
+from ingest.failures import FailureKind, IngestFailure
 from ingest.fetch import PageFetcher
 from ingest.httppool import ConnectionPool
 from ingest.netguard import guarded_transport
@@ -233,3 +237,68 @@ def test_a_request_that_finds_no_free_connection_in_time_fails_with_a_pool_timeo
         site.set("/slow", Route(body=b"late", delay_seconds=1))
         site.set("/fast", Route(body=b"now"))
         assert asyncio.run(scenario(site.url("/slow"), site.url("/fast"))) == 200
+
+
+def _tls_server_context() -> ssl.SSLContext:
+    authority = trustme.CA()  # a throw-away CA, in no trust store
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    return context
+
+
+async def _tls_hello(port_ready: asyncio.Future[int], server_context: ssl.SSLContext) -> None:
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_context)
+    port_ready.set_result(server.sockets[0].getsockname()[1])
+    async with server:
+        await server.serve_forever()
+
+
+def test_the_pool_makes_its_tls_context_only_for_its_first_https_connection() -> None:
+    made: list[ssl.SSLContext] = []
+
+    def tls_context() -> ssl.SSLContext:
+        made.append(httpx.create_ssl_context(trust_env=False))
+        return made[-1]
+
+    async def scenario(http_url: str) -> list[int]:
+        counts = []
+        port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        server = asyncio.ensure_future(_tls_hello(port, _tls_server_context()))
+        try:
+            async with ConnectionPool(tls_context=tls_context) as pool:
+                await pool.request("GET", http_url)
+                counts.append(len(made))  # plain http needs no CA bundle
+                for _ in range(2):
+                    with pytest.raises(httpcore.ConnectError):  # a CA in no trust store
+                        await pool.request("GET", f"https://127.0.0.1:{await port}/")
+                    counts.append(len(made))
+        finally:
+            server.cancel()
+        return counts
+
+    with serve_site() as site:
+        site.set("/plain", Route(body=b"plain"))
+        assert asyncio.run(scenario(site.url("/plain"))) == [0, 1, 1]
+
+
+def test_the_fetcher_refuses_a_certificate_no_trusted_authority_signed() -> None:
+    async def scenario() -> FailureKind:
+        port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        server = asyncio.ensure_future(_tls_hello(port, _tls_server_context()))
+        settings = FetchSettings(allow_private_addresses=True, retries=0)
+        try:
+            async with PageFetcher(settings) as fetcher:
+                with pytest.raises(IngestFailure) as refused:
+                    await fetcher.fetch(f"https://127.0.0.1:{await port}/")
+        finally:
+            server.cancel()
+        return refused.value.kind
+
+    assert asyncio.run(scenario()) == FailureKind.TLS_ERROR
