@@ -85,16 +85,18 @@ class LogProgress:
 
     def entry_done(self, feed: str, outcome: str) -> None:
         self._done += 1
-        if time.monotonic() - self._last >= self._every:
-            self._report()
+        self._report_if_due()
 
     def feed_done(self, feed: str, failure: FailureKind | None) -> None:
         self._feeds_done += 1
-        if time.monotonic() - self._last >= self._every:
-            self._report()
+        self._report_if_due()
 
     def close(self) -> None:
         pass
+
+    def _report_if_due(self) -> None:
+        if time.monotonic() - self._last >= self._every:
+            self._report()
 
     def _report(self) -> None:
         self._last = time.monotonic()

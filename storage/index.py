@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -51,7 +51,16 @@ WAIT_FOR_WRITER_SECONDS = 2.0
 SCHEDULED_CLAIM_BATCH = 16
 # Most values in one IN (...) list: well under SQLite's bound-parameter limit.
 _IN_CHUNK = 500
+# How a reserved article's file is named: (sequence, content hash) -> file name.
+FileNameFor = Callable[[int, str], str]
 TERMINAL_ENTRY_STATES = ("stored", "duplicate", "near_duplicate", "filtered", "failed")
+
+
+def _in_chunks(values: Sequence[str]) -> Iterator[list[str]]:
+    """`values` in lists short enough for one IN (...) each."""
+    for start in range(0, len(values), _IN_CHUNK):
+        yield list(values[start:start + _IN_CHUNK])
+
 
 # ---- statements run for every feed polled or article stored, built once ----------------
 # Building a statement (and its cache key) cost more than running it on SQLite: about
@@ -425,9 +434,9 @@ class CorpusIndex:
             candidates = [row.name for row in conn.execute(query)]
             # One conditional UPDATE per chunk, not per feed: a manual fetch of 1,000 feeds
             # made 2,000 statements of it (bench/throughput.py not-modified).
-            for start in range(0, len(candidates), _IN_CHUNK):
+            for chunk in _in_chunks(candidates):
                 rows = conn.execute(
-                    update(feeds).where(and_(feeds.c.name.in_(candidates[start:start + _IN_CHUNK]),
+                    update(feeds).where(and_(feeds.c.name.in_(chunk),
                                              free))
                     .values(lease_owner=owner, lease_until=until).returning(*feeds.c))
                 won.update((row.name, _feed_state(row)) for row in rows)
@@ -514,9 +523,8 @@ class CorpusIndex:
         if not keys:
             return settled  # a feed that answered 304: no transaction at all
         with self._transaction() as conn:
-            for start in range(0, len(keys), _IN_CHUNK):
-                rows = conn.execute(_ENTRY_STATES, {
-                    "p_feed": feed, "p_keys": list(keys[start:start + _IN_CHUNK])})
+            for chunk in _in_chunks(keys):
+                rows = conn.execute(_ENTRY_STATES, {"p_feed": feed, "p_keys": chunk})
                 settled.update(row.entry_key for row in rows
                                if row.status in TERMINAL_ENTRY_STATES
                                or row.attempts >= max_attempts)
@@ -529,9 +537,8 @@ class CorpusIndex:
         if not unique:
             return found
         with self._transaction() as conn:
-            for start in range(0, len(unique), _IN_CHUNK):
-                for row in conn.execute(_STORED_FROM_URLS,
-                                        {"p_urls": unique[start:start + _IN_CHUNK]}):
+            for chunk in _in_chunks(unique):
+                for row in conn.execute(_STORED_FROM_URLS, {"p_urls": chunk}):
                     found.setdefault(row.url, row.article_sequence)
         return found
 
@@ -539,10 +546,8 @@ class CorpusIndex:
                      failure_kind: str | None = None, sequence: int | None = None,
                      now: datetime | None = None) -> None:
         with self._transaction() as conn:
-            conn.execute(self._record_entry, {
-                "p_feed": feed, "p_key": key[:512], "p_url": url, "p_status": status,
-                "p_failure_kind": failure_kind, "p_sequence": sequence,
-                "p_now": now or utcnow()})
+            conn.execute(self._record_entry, _entry_params(
+                EntryRecord(feed, key, url, status, sequence), failure_kind, now or utcnow()))
 
     # ---- articles ----------------------------------------------------------------------
 
@@ -566,7 +571,7 @@ class CorpusIndex:
             time.sleep(0.05)
 
     def reserve_article(self, *, content_hash: str, url: str, feed: str, title: str,
-                        published: date | None, writer: str, file_name_for: Any,
+                        published: date | None, writer: str, file_name_for: FileNameFor,
                         signature: bytes | None = None,
                         bands: Sequence[str] = ()) -> tuple[int, str]:
         """Take the next sequence number and claim the hash (a "writing" row).
@@ -605,18 +610,16 @@ class CorpusIndex:
         banded: dict[str, dict[int, bytes]] = {}
         unique_hashes, unique_bands = sorted(set(hashes)), sorted(set(bands))
         with self._transaction() as conn:
-            for start in range(0, len(unique_hashes), _IN_CHUNK):
-                for row in conn.execute(_ARTICLES_WITH_HASHES, {
-                        "p_hashes": unique_hashes[start:start + _IN_CHUNK]}):
+            for chunk in _in_chunks(unique_hashes):
+                for row in conn.execute(_ARTICLES_WITH_HASHES, {"p_hashes": chunk}):
                     holders[row.content_hash] = HashHolder(row.sequence, row.state, row.writer)
-            for start in range(0, len(unique_bands), _IN_CHUNK):
-                for row in conn.execute(_BANDED_SIGNATURES, {
-                        "p_bands": unique_bands[start:start + _IN_CHUNK]}):
+            for chunk in _in_chunks(unique_bands):
+                for row in conn.execute(_BANDED_SIGNATURES, {"p_bands": chunk}):
                     banded.setdefault(row.band, {})[row.sequence] = row.signature
         return StoreLookup(holders=holders, banded=banded)
 
     def reserve_articles(self, new: Sequence[NewArticle], writer: str,
-                         file_name_for: Any) -> list[tuple[int, str]]:
+                         file_name_for: FileNameFor) -> list[tuple[int, str]]:
         """`reserve_article` for several articles in one transaction: consecutive numbers.
 
         Raises IntegrityError (nothing reserved) when another process claimed one of the
@@ -659,10 +662,8 @@ class CorpusIndex:
                 conn.execute(_COUNT_STORED, [{"p_feed": feed, "p_count": count}
                                              for feed, count in per_feed.items()])
             if records:
-                conn.execute(self._record_entry, [{
-                    "p_feed": record.feed, "p_key": record.key[:512], "p_url": record.url,
-                    "p_status": record.status, "p_failure_kind": None,
-                    "p_sequence": record.sequence, "p_now": now} for record in records])
+                conn.execute(self._record_entry,
+                             [_entry_params(record, None, now) for record in records])
 
     def forget_article(self, sequence: int) -> None:
         with self._transaction() as conn:
@@ -772,6 +773,13 @@ class CorpusIndex:
         with self._transaction() as conn:
             return {row.kind: row.n for row in conn.execute(
                 select(failures.c.kind, func.count().label("n")).group_by(failures.c.kind))}
+
+
+def _entry_params(record: EntryRecord, failure_kind: str | None,
+                  now: datetime) -> dict[str, Any]:
+    return {"p_feed": record.feed, "p_key": record.key[:512], "p_url": record.url,
+            "p_status": record.status, "p_failure_kind": failure_kind,
+            "p_sequence": record.sequence, "p_now": now}
 
 
 def _feed_state(row: Any) -> FeedState:
