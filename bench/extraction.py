@@ -28,10 +28,10 @@ if str(_REPO) not in sys.path:  # run as a script: make `ingest` importable
 
 import trafilatura  # noqa: E402
 
-from ingest.dates import parse_publisher_date  # noqa: E402
-from ingest.extract import extract_article  # noqa: E402
+from ingest.dedupe.normalize import normalize_text  # noqa: E402
+from ingest.extract.article import extract_article  # noqa: E402
+from ingest.extract.dates import parse_publisher_date  # noqa: E402
 from ingest.records import ExtractionHints  # noqa: E402
-from ingest.textnorm import normalize_text  # noqa: E402
 
 DEFAULT_DATA = _REPO.parent / "shared" / "data" / "articles"
 _TOKEN = re.compile(r"\w+")
@@ -81,7 +81,7 @@ def token_scores(extracted: str, truth: str) -> Score:
 def _decoder() -> Callable[[bytes], str]:
     """The pipeline's decoder when it exists, else a simple stand-in (utf-8, meta, cp1252)."""
     try:
-        from ingest.decode import decode_html  # type: ignore[import-not-found]
+        from ingest.fetch.decode import decode_html  # type: ignore[import-not-found]
     except ImportError:
         return _simple_decode
     return lambda body: decode_html(body, None).text

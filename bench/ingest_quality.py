@@ -26,7 +26,7 @@ if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
 from bench.extraction import token_scores  # noqa: E402
-from ingest.dates import parse_publisher_date  # noqa: E402
+from ingest.extract.dates import parse_publisher_date  # noqa: E402
 from storage.corpus import read_corpus_file  # noqa: E402
 from tests.cli_runner import command, environment, write_config  # noqa: E402
 from tests.loopback import Route, serve_site  # noqa: E402

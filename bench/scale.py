@@ -30,13 +30,13 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from storage.schema import articles, runs  # noqa: E402
-from tests.loopback import serve_site  # noqa: E402
-from tests.test_replicas import (  # noqa: E402
+from tests.end_to_end.test_replicas import (  # noqa: E402
     build_news_site,
     running_replicas,
     wait_until_all_stored,
     write_replica_config,
 )
+from tests.loopback import serve_site  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

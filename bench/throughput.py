@@ -55,10 +55,9 @@ if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
 from config.settings import FeedSettings  # noqa: E402
-from ingest.decode import decode_html  # noqa: E402
-from ingest.extraction_pool import build_article  # noqa: E402
-from ingest.failures import IngestFailure  # noqa: E402
-from ingest.records import FeedEntry  # noqa: E402
+from ingest.fetch.decode import decode_html  # noqa: E402
+from ingest.records import FeedEntry, IngestFailure  # noqa: E402
+from ingest.run.worker_pool import build_article  # noqa: E402
 from tests.cli_runner import command, environment, write_config  # noqa: E402
 
 _PACKAGES = ("ingest", "storage", "config", "scheduler")
@@ -409,7 +408,7 @@ def _prefill(work: Path, config: Path, count: int) -> float:
     import random
 
     from config.settings import load_settings
-    from ingest.neardup import BANDS, NUM_PERMUTATIONS
+    from ingest.dedupe.near_duplicates import BANDS, NUM_PERMUTATIONS
     from storage.corpus import corpus_file_name, format_corpus_text
     from storage.index import open_index, utcnow
 

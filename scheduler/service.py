@@ -22,8 +22,8 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from config.settings import Settings
-from ingest.metrics import ServiceMetrics
-from ingest.pipeline import RunObserver, RunRequest, RunSummary, run_fetch
+from ingest.console.metrics import ServiceMetrics
+from ingest.run.pipeline import RunObserver, RunRequest, RunSummary, run_fetch
 from storage.index import CorpusIndex
 from storage.recovery import WriterIdentity
 

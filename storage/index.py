@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.sql.elements import BindParameter
 
 from config.settings import FeedSettings, ScheduleSettings
-from ingest.failures import FailureKind, IngestFailure
+from ingest.records import FailureKind, IngestFailure
 from storage.migrate import SchemaError, upgrade_schema
 from storage.schema import articles, counters, entries, failures, feeds, runs, signature_bands
 

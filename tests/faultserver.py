@@ -22,7 +22,7 @@ from pathlib import Path
 from tests.loopback import Handler, LoopbackSite, Route
 from tests.newsfixtures import FakeStory, news_page, rss_feed
 
-FIXTURES = Path(__file__).parent / "fixtures" / "faults"
+FIXTURES = Path(__file__).parent / "end_to_end" / "fixtures"
 RSS = "application/rss+xml"
 _HUNG_UP = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 

@@ -61,6 +61,6 @@ def test_dockerfile_install_steps_work_in_a_fresh_virtualenv(tmp_path: Path) -> 
     cli = environment / "bin" / "source-ingest"
     result = subprocess.run([str(cli), "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "fetch" in result.stdout
-    check = subprocess.run([str(python), "-c", "import psycopg, ingest.pipeline"],
+    check = subprocess.run([str(python), "-c", "import psycopg, ingest.run.pipeline"],
                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert check.returncode == 0, check.stderr

@@ -1,0 +1,366 @@
+"""The `source-ingest` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from config.settings import ConfigError, Settings, load_settings, resolve_config_path
+from ingest.console.logs import configure_logging, redact_secrets
+from ingest.console.progress import LogProgress, TerminalProgress
+from ingest.console.status import build_status, render_status, status_as_json
+from ingest.records import FailureKind, IngestFailure
+from storage.index import CorpusIndex, DatabaseError, open_index, redact_database_url, utcnow
+from storage.migrate import SchemaRevision, database_revision
+from storage.recovery import new_writer_identity
+
+if TYPE_CHECKING:  # the pipeline (httpx, parsers) loads only for commands that fetch
+    from ingest.run.pipeline import RunSummary
+
+EXIT_CONFIG = 2
+EXIT_DATABASE = 3
+EXIT_PROBLEMS = 1
+
+log = logging.getLogger("source_ingest.cli")
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"source-ingest: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    try:
+        path = resolve_config_path(ctx.obj["config"], os.environ)
+        return load_settings(path, os.environ)
+    except ConfigError as exc:
+        _fail(f"configuration error: {exc}", EXIT_CONFIG)
+        raise AssertionError from exc  # unreachable: _fail exits
+
+
+def _index(settings: Settings) -> CorpusIndex:
+    try:
+        return open_index(settings.storage.database_url)
+    except DatabaseError as exc:
+        _fail(f"database error: {exc}", EXIT_DATABASE)
+        raise AssertionError from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="TOML configuration (default: $SOURCE_INGEST_CONFIG or "
+                   "config/source-ingest.toml).")
+@click.option("--log-level", default=None,
+              type=click.Choice(["debug", "info", "warning", "error"]),
+              help="Default: info; warning for `fetch` on a terminal, where the progress bar "
+                   "shows the rest.")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, log_level: str | None) -> None:
+    """Watch news feeds and turn them into a clean, deduplicated text corpus."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+    if log_level is None:
+        quiet = ctx.invoked_subcommand == "fetch" and sys.stderr.isatty()
+        log_level = "warning" if quiet else "info"
+    configure_logging(level=getattr(logging, log_level.upper()))
+
+
+@cli.command()
+@click.option("--http", "http_listen", default=None, is_flag=False,
+              flag_value="127.0.0.1:8080", metavar="HOST:PORT",
+              help="Serve the status API and page (bare --http: 127.0.0.1:8080; "
+                   "default: [http] listen from the config, else off).")
+@click.pass_context
+def run(ctx: click.Context, http_listen: str | None) -> None:
+    """Run the background service until SIGTERM/SIGINT."""
+    from scheduler.service import ServiceState, serve
+
+    settings = _settings(ctx)
+    index = _index(settings)
+    log.info("starting", extra={"event": "starting",
+                                "database": redact_database_url(settings.storage.database_url),
+                                "corpus_dir": str(settings.storage.corpus_dir),
+                                "config": str(settings.source)})
+
+    async def main() -> None:
+        state = ServiceState(settings=settings, index=index, writer=new_writer_identity())
+        extra = None
+        listen = http_listen or settings.http.listen
+        if listen:
+            from ingest.console.http_api import http_server_task, parse_listen
+
+            extra = http_server_task(parse_listen(listen))
+        await serve(state, extra)
+
+    try:
+        asyncio.run(main())
+    except DatabaseError as exc:
+        _fail(f"database error: {exc}", EXIT_DATABASE)
+    except ConfigError as exc:
+        _fail(f"configuration error: {exc}", EXIT_CONFIG)
+    finally:
+        index.close()
+
+
+@cli.command()
+@click.option("--feed", "feed_names", multiple=True, metavar="NAME",
+              help="Fetch only this feed (repeatable). Default: every configured feed.")
+@click.pass_context
+def fetch(ctx: click.Context, feed_names: tuple[str, ...]) -> None:
+    """Run one fetch now, in the foreground, and print a summary."""
+    from ingest.run.pipeline import RunRequest, run_fetch
+
+    settings = _settings(ctx)
+    known = {feed.name for feed in settings.feeds}
+    unknown = [name for name in feed_names if name not in known]
+    if unknown:
+        _fail(f"unknown feed {', '.join(unknown)} (configured: {', '.join(sorted(known))})",
+              EXIT_CONFIG)
+    index = _index(settings)
+    interactive = sys.stderr.isatty()
+    observer = TerminalProgress(sys.stderr) if interactive else LogProgress()
+
+    async def main() -> RunSummary | None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        request = RunRequest(trigger="manual", feed_names=feed_names or None, due_only=False)
+        return await run_fetch(settings, index, request, new_writer_identity(),
+                               observer=observer, stop=stop)
+
+    try:
+        summary = asyncio.run(main())
+    except DatabaseError as exc:
+        _fail(f"database error: {exc}", EXIT_DATABASE)
+        return
+    finally:
+        observer.close()
+        index.close()
+    if summary is not None:
+        click.echo(render_summary(summary))
+
+
+def render_summary(summary: RunSummary) -> str:
+    c = summary.counts
+    lines = [
+        f"run {summary.run_id} {summary.state} in {summary.duration_seconds:.1f}s",
+        f"  feeds polled        {c.feeds_polled}",
+        f"  entries seen        {c.entries_seen}",
+        f"  articles stored     {c.articles_stored}",
+        f"  duplicates skipped  {c.duplicates} (+{c.near_duplicates} near duplicates)",
+        f"  filtered out        {c.filtered}",
+        f"  failures            {c.failures}",
+    ]
+    for kind, count in sorted(summary.failures_by_kind.items()):
+        explanation = FailureKind(kind).explanation if kind in FailureKind._value2member_map_ \
+            else ""
+        lines.append(f"    {kind:26} {count:4d}  {explanation}")
+    if summary.busy_feeds:
+        lines.append(f"  busy (being polled by another process): "
+                     f"{', '.join(summary.busy_feeds)}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--runs", "run_count", default=10, show_default=True,
+              type=click.IntRange(1, 1000), help="How many recent runs to show.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool, run_count: int) -> None:
+    """Show the job status log: recent runs and per-feed health."""
+    settings = _settings(ctx)
+    index = _index(settings)
+    try:
+        report = build_status(settings, index, run_count)
+    except DatabaseError as exc:
+        _fail(f"database error: {exc}", EXIT_DATABASE)
+        return
+    finally:
+        index.close()
+    if as_json:
+        click.echo(json.dumps(status_as_json(report), indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_status(report))
+
+
+@cli.command()
+@click.argument("source", metavar="PATH_OR_URL")
+@click.option("--url", "page_url", default=None, help="The page's address when PATH is a file.")
+@click.option("--feed", "feed_name", default=None,
+              help="Apply this configured feed's extraction rules.")
+@click.pass_context
+def extract(ctx: click.Context, source: str, page_url: str | None,
+            feed_name: str | None) -> None:
+    """Print the corpus-file text the pipeline would store for one page."""
+    from config.settings import FeedSettings, parse_settings
+    from ingest.fetch.client import PageFetcher
+    from ingest.fetch.decode import decode_html
+    from ingest.records import FeedEntry
+    from ingest.run.pipeline import PAGE_TYPES
+    from ingest.run.worker_pool import build_article
+    from storage.corpus import format_corpus_text
+
+    path = resolve_config_path(ctx.obj["config"], os.environ)
+    settings = _settings(ctx) if path.exists() or ctx.obj["config"] else \
+        parse_settings({}, os.environ)
+    feed = FeedSettings(name="extract", url="https://example.invalid/",
+                        interval_seconds=900.0)
+    if feed_name:
+        try:
+            feed = settings.feed(feed_name)
+        except KeyError:
+            _fail(f"unknown feed {feed_name}", EXIT_CONFIG)
+    if Path(source).exists():
+        body = Path(source).read_bytes()
+        charset = None
+        url = page_url or Path(source).resolve().as_uri()
+    elif source.startswith(("http://", "https://")):
+        async def download() -> tuple[bytes, str | None, str]:
+            async with PageFetcher(settings.fetch) as fetcher:
+                response = await fetcher.fetch(source, allowed_types=PAGE_TYPES)
+                return response.body, response.charset, response.url
+
+        try:
+            body, charset, url = asyncio.run(download())
+        except IngestFailure as failure:
+            _fail(f"{failure.kind.value}: {failure.detail}", EXIT_PROBLEMS)
+            return
+    else:
+        _fail(f"{source}: no such file, and not an http(s) URL", EXIT_CONFIG)
+        return
+    decoded = decode_html(body, charset)
+    entry = FeedEntry(feed_name=feed.name, key=url, url=url, title="", summary_html="",
+                      content_html="", published=None)
+    try:
+        article = build_article(feed, entry, decoded.text, url)
+    except IngestFailure as failure:
+        _fail(f"{failure.kind.value}: {failure.detail}", EXIT_PROBLEMS)
+        return
+    click.echo(format_corpus_text(article.published, article.text), nl=False)
+    if sys.stdout.isatty():
+        click.echo()
+
+
+@cli.command()
+@click.pass_context
+def verify(ctx: click.Context) -> None:
+    """Check that the corpus folder and the index agree."""
+    from storage.verify import verify_corpus
+
+    settings = _settings(ctx)
+    index = _index(settings)
+    try:
+        report = verify_corpus(index, settings.storage.corpus_dir)
+    except DatabaseError as exc:
+        _fail(f"database error: {exc}", EXIT_DATABASE)
+        return
+    finally:
+        index.close()
+    for problem in report.problems:
+        click.echo(f"{problem.kind}: {problem.file_name}: {problem.detail}")
+    verdict = "OK" if report.ok else f"{len(report.problems)} problem(s)"
+    click.echo(f"checked {report.articles_checked} index rows and {report.files_seen} files "
+               f"in {settings.storage.corpus_dir}: {verdict}")
+    sys.exit(0 if report.ok else EXIT_PROBLEMS)
+
+
+@cli.group()
+def db() -> None:
+    """Show or upgrade the index database's schema (Alembic migrations)."""
+
+
+def _schema_revision(settings: Settings) -> SchemaRevision:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = settings.storage.database_url
+    try:
+        return database_revision(url)
+    except SQLAlchemyError as exc:
+        _fail(f"database error: cannot read {redact_database_url(url)}: "
+              f"{str(getattr(exc, 'orig', None) or exc).strip().splitlines()[0]}",
+              EXIT_DATABASE)
+        raise AssertionError from exc
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply pending migrations now (`run` also does it at start, under a lock)."""
+    settings = _settings(ctx)
+    before = _schema_revision(settings)
+    _index(settings).close()
+    after = _schema_revision(settings)
+    change = "already current" if before.current == after.current else \
+        f"upgraded from {before.current or 'an empty database'}"
+    click.echo(f"{redact_database_url(settings.storage.database_url)}: schema at revision "
+               f"{after.current} ({change})")
+
+
+@db.command("current")
+@click.pass_context
+def db_current(ctx: click.Context) -> None:
+    """Show the schema revision; exit 1 when migrations are pending."""
+    settings = _settings(ctx)
+    revision = _schema_revision(settings)
+    if revision.is_current:
+        verdict = "up to date"
+    else:
+        verdict = f"migrations pending (latest {revision.head}): run `source-ingest db upgrade`"
+    click.echo(f"{redact_database_url(settings.storage.database_url)}: schema at revision "
+               f"{revision.current or 'none (empty database)'}, {verdict}")
+    sys.exit(0 if revision.is_current else EXIT_PROBLEMS)
+
+
+@cli.group()
+def feeds() -> None:
+    """List feeds or resume a suspended one."""
+
+
+@feeds.command("list")
+@click.pass_context
+def feeds_list(ctx: click.Context) -> None:
+    """List configured feeds with their health."""
+    from ingest.console.status import feed_health
+
+    settings = _settings(ctx)
+    index = _index(settings)
+    try:
+        index.sync_feeds(settings.feeds, utcnow())
+        states = {state.name: state for state in index.feed_states()}
+    finally:
+        index.close()
+    for feed in settings.feeds:
+        state = states.get(feed.name)
+        health = feed_health(state) if state else "new"
+        # A password in a feed URL (http://user:pw@host/) is for the server, not the screen.
+        click.echo(f"{feed.name:24} {health:9} {redact_secrets(feed.url)}")
+
+
+@feeds.command("resume")
+@click.argument("name")
+@click.pass_context
+def feeds_resume(ctx: click.Context, name: str) -> None:
+    """Resume a suspended feed: it is polled at the next check."""
+    settings = _settings(ctx)
+    if name not in {feed.name for feed in settings.feeds}:
+        _fail(f"unknown feed {name}", EXIT_CONFIG)
+    index = _index(settings)
+    try:
+        index.sync_feeds(settings.feeds, utcnow())
+        index.resume_feed(name, utcnow())
+    finally:
+        index.close()
+    click.echo(f"{name}: resumed; it will be polled at the next check")
+
+
+def main() -> None:
+    cli(obj={})

@@ -1,0 +1,135 @@
+"""The job status log as users read it: recent runs and per-feed health."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from config.settings import Settings
+from ingest.console.logs import redact_secrets
+from storage.index import CorpusIndex, FeedState, RunRow, utcnow
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    generated_at: datetime
+    articles_stored: int
+    runs: tuple[RunRow, ...]
+    feeds: tuple[FeedState, ...]
+    configured: frozenset[str]
+
+
+def build_status(settings: Settings, index: CorpusIndex, runs: int) -> StatusReport:
+    configured = frozenset(feed.name for feed in settings.feeds)
+    states = tuple(state for state in index.feed_states() if state.name in configured)
+    return StatusReport(generated_at=utcnow(), articles_stored=index.article_count(),
+                        runs=tuple(index.recent_runs(runs)), feeds=states,
+                        configured=configured)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def status_as_json(report: StatusReport) -> dict[str, Any]:
+    return {
+        "generated_at": _iso(report.generated_at),
+        "articles_stored": report.articles_stored,
+        "runs": [{
+            "id": run.id, "trigger": run.trigger, "state": run.state,
+            "started_at": _iso(run.started_at), "finished_at": _iso(run.finished_at),
+            "duration_seconds": None if run.duration_seconds is None
+            else round(run.duration_seconds, 3),
+            **run.counts.__dict__,
+            "failures_by_kind": run.failures_by_kind,
+        } for run in report.runs],
+        "feeds": [{
+            "name": feed.name, "url": redact_secrets(feed.url), "health": feed_health(feed),
+            "last_poll_at": _iso(feed.last_poll_at),
+            "last_success_at": _iso(feed.last_success_at),
+            "consecutive_failures": feed.consecutive_failures,
+            "next_poll_at": None if feed.suspended else _iso(feed.next_poll_at),
+            "suspended": feed.suspended, "last_error_kind": feed.last_error_kind,
+            "last_error": feed.last_error, "articles_stored": feed.articles_stored,
+        } for feed in report.feeds],
+    }
+
+
+def feed_health(feed: FeedState) -> str:
+    if feed.suspended:
+        return "suspended"
+    if feed.consecutive_failures:
+        return "failing"
+    if feed.last_success_at is None:
+        return "new"
+    return "ok"
+
+
+def _ago(value: datetime | None, now: datetime) -> str:
+    if value is None:
+        return "never"
+    seconds = (now - value).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 90:
+        text = f"{seconds:.0f}s"
+    elif seconds < 5400:
+        text = f"{seconds / 60:.0f}m"
+    elif seconds < 172800:
+        text = f"{seconds / 3600:.0f}h"
+    else:
+        text = f"{seconds / 86400:.0f}d"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render_status(report: StatusReport, width: int = 80) -> str:
+    """The status as plain text that fits in `width` columns."""
+    now = report.generated_at
+    lines = [f"source-ingest status: {report.articles_stored} articles stored", ""]
+    lines.append("Recent runs")
+    if not report.runs:
+        lines.append("  no runs yet")
+    else:
+        lines.append("   id trigger  started           secs  feeds entries stored dup  fail")
+    for run in report.runs:
+        started = run.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        secs = "-" if run.duration_seconds is None else f"{run.duration_seconds:.1f}"
+        c = run.counts
+        lines.append(_clip(
+            f"{run.id:5d} {run.trigger:8} {started} {secs:>6} {c.feeds_polled:6d} "
+            f"{c.entries_seen:7d} {c.articles_stored:6d} {c.duplicates + c.near_duplicates:4d} "
+            f"{c.failures:5d}", width))
+        extra = []
+        if run.state != "finished":
+            extra.append(run.state)
+        if c.filtered:
+            extra.append(f"filtered {c.filtered}")
+        if run.failures_by_kind:
+            extra.append(", ".join(f"{kind} {count}"
+                                   for kind, count in sorted(run.failures_by_kind.items())))
+        if extra:
+            lines.append(_clip("        " + "; ".join(extra), width))
+    lines += ["", "Feeds"]
+    if not report.feeds:
+        lines.append("  no feeds polled yet")
+    for feed in report.feeds:
+        health = feed_health(feed)
+        next_poll = "suspended" if feed.suspended else _ago(feed.next_poll_at, now)
+        lines.append(_clip(
+            f"  {feed.name:20} {health:9} polled {_ago(feed.last_poll_at, now):9} "
+            f"ok {_ago(feed.last_success_at, now):9} next {next_poll}", width))
+        details = [f"{feed.articles_stored} stored"]
+        if feed.consecutive_failures:
+            details.append(f"{feed.consecutive_failures} failures in a row")
+        if feed.last_error_kind:
+            details.append(f"{feed.last_error_kind}: {feed.last_error or ''}")
+        lines.append(_clip("      " + "; ".join(details), width))
+        if feed.suspended:
+            lines.append(_clip(f"      resume with: source-ingest feeds resume {feed.name}",
+                               width))
+    return "\n".join(lines)

@@ -1,0 +1,169 @@
+"""Split an HTML subtree into paragraphs, in reading order, with what the scorer needs to know.
+
+A paragraph ends at every block element (p, headings, list items, blockquote, div, table
+row ...) and at two consecutive <br>; inline elements (a, b, span ...) flow into it. Each
+paragraph remembers how much of its text is link text and which block elements enclose it,
+so that a container can be scored by the paragraphs inside it without walking it again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from selectolax.lexbor import LexborNode
+
+from ingest.dedupe.normalize import normalize_paragraph
+
+BLOCK_TAGS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "body", "center", "dd", "details", "dialog",
+        "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2",
+        "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "li", "main", "menu", "nav", "ol",
+        "p", "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr",
+        "ul", "caption", "html", "frameset", "noframes",
+    }
+)  # fmt: skip
+# Never text a reader sees as part of an article.
+_SILENT_TAGS = frozenset(
+    {
+        "script", "style", "noscript", "template", "svg", "math", "iframe", "object", "embed",
+        "canvas", "video", "audio", "select", "option", "textarea", "button", "input", "head",
+        "title", "meta", "link", "img", "picture", "source", "map",
+    }
+)  # fmt: skip
+_EMPHASIS_TAGS = frozenset({"em", "i", "strong", "b"})
+HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_LINE_BREAK = "\x00"
+_PARAGRAPH_BREAK = re.compile(_LINE_BREAK + r"\s*" + _LINE_BREAK)
+_SPACE = re.compile(r"\s+")
+# Past this depth the markup is broken beyond structure; the rest is read as plain text.
+_MAX_DEPTH = 300
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str  # normalised
+    link_chars: int  # characters of `text` that sit inside <a>
+    tag: str  # the block element that holds it ("p", "h2", "li", "div" ...)
+    containers: tuple[int, ...]  # mem_id of every enclosing block element, outermost first
+    # Share of its visible characters set in italics or bold: a paragraph all emphasised
+    # after the story is an editor's note or the author's bio, not the story's own words.
+    emphasis_share: float
+    links: tuple[str, ...]  # href of every <a> in it, as written
+
+    @property
+    def link_density(self) -> float:
+        return self.link_chars / len(self.text) if self.text else 0.0
+
+
+@dataclass
+class _Walk:
+    """Mutable state of one walk; lives only inside `paragraphs_of`."""
+
+    paragraphs: list[Paragraph]
+    pieces: list[str]
+    link_chars: int
+    emphasis_chars: int
+    links: list[str]
+    containers: list[int]
+    tags: list[str]
+    nodes: dict[int, LexborNode]
+
+    def flush(self) -> None:
+        if not self.pieces:
+            self.links.clear()  # links around no text (an icon, an image) belong to none
+            return
+        raw = "".join(self.pieces)
+        self.pieces.clear()
+        link_chars, self.link_chars = self.link_chars, 0
+        emphasis_chars, self.emphasis_chars = self.emphasis_chars, 0
+        links = tuple(self.links)
+        self.links.clear()
+        parts = [normalize_paragraph(part.replace(_LINE_BREAK, " "))
+                 for part in _PARAGRAPH_BREAK.split(raw)]
+        parts = [part for part in parts if part]
+        total = sum(len(part) for part in parts) or 1
+        visible = sum(_visible_chars(part) for part in parts) or 1
+        for part in parts:
+            self.paragraphs.append(
+                Paragraph(
+                    text=part,
+                    # Link text is not tracked per <br><br> piece; share it out by length.
+                    link_chars=min(len(part), round(link_chars * len(part) / total)),
+                    tag=self.tags[-1] if self.tags else "",
+                    containers=tuple(self.containers),
+                    emphasis_share=min(1.0, emphasis_chars / visible),
+                    links=links,
+                )
+            )
+
+
+def paragraphs_of(root: LexborNode) -> tuple[list[Paragraph], dict[int, LexborNode]]:
+    """The paragraphs under `root` in reading order, and every enclosing block by mem_id."""
+    walk = _Walk([], [], 0, 0, [], [], [], {})
+    _visit_block(root, walk, _Inline(link=False, emphasis=False), depth=0)
+    walk.flush()
+    return walk.paragraphs, walk.nodes
+
+
+@dataclass(frozen=True)
+class _Inline:
+    """Inline elements around the text being read."""
+
+    link: bool
+    emphasis: bool
+
+    def entering(self, tag: str) -> _Inline:
+        if tag == "a":
+            return _Inline(link=True, emphasis=self.emphasis)
+        if tag in _EMPHASIS_TAGS:
+            return _Inline(link=self.link, emphasis=True)
+        return self
+
+
+def _visit_block(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: int) -> None:
+    walk.flush()
+    walk.containers.append(node.mem_id)
+    walk.tags.append(node.tag or "")
+    walk.nodes[node.mem_id] = node
+    _visit_children(node, walk, inline, depth=depth)
+    walk.flush()
+    walk.containers.pop()
+    walk.tags.pop()
+
+
+def _visit_children(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        _add_text(node.text(deep=True), walk, inline)
+        return
+    for child in node.iter(include_text=True):
+        tag = child.tag
+        if tag == "-text":
+            _add_text(child.text_content or "", walk, inline)
+        elif tag == "br":
+            walk.pieces.append(_LINE_BREAK)
+        elif tag in _SILENT_TAGS or tag == "-comment" or tag is None:
+            continue
+        elif tag in BLOCK_TAGS:
+            _visit_block(child, walk, inline, depth=depth + 1)
+        else:
+            if tag == "a":
+                walk.links.append(child.attributes.get("href") or "")
+            _visit_children(child, walk, inline.entering(tag), depth=depth + 1)
+
+
+def _add_text(text: str, walk: _Walk, inline: _Inline) -> None:
+    if not text:
+        return
+    # Whitespace in markup is not text: a source newline is a space, never a paragraph break.
+    text = _SPACE.sub(" ", text)
+    walk.pieces.append(text)
+    if inline.link:
+        walk.link_chars += len(text.strip())
+    if inline.emphasis:
+        walk.emphasis_chars += _visible_chars(text)
+
+
+def _visible_chars(text: str) -> int:
+    return len(text) - text.count(" ")

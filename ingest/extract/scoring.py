@@ -1,0 +1,100 @@
+"""Find the element that holds the article: the one whose paragraphs weigh most.
+
+Every paragraph gets a weight: positive for prose (long, punctuated, few links), negative for
+furniture (link lists, short labels). An element's score is the sum of the weights of the
+paragraphs inside it, so the best element is the one that gains all the prose and as little
+furniture as possible: a wrapper is chosen over the article body only when what it adds
+(a standfirst, a second text column) outweighs the menus and teasers that come with it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from ingest.extract.paragraphs import HEADING_TAGS, Paragraph
+
+# Sentence punctuation in the scripts of the news we read (Latin, CJK, Arabic, Devanagari).
+_SENTENCE_END = re.compile(r"[.!?。！？؟।…]")
+_CLAUSE = re.compile(r"[,;:、，؛]")
+# Below this many characters a line is a label, date or button unless it reads as a sentence.
+_SHORT = 40
+_LINK_HEAVY = 0.5
+_LINK_LIST = 0.6
+_LABEL = 25
+_LINKED_SENTENCE = 0.8
+_TEXT_TAGS = HEADING_TAGS | {"p", "li", "blockquote", "dd", "dt", "td", "th", "pre"}
+# What a line of furniture costs: enough that ten menu items outweigh a short paragraph.
+_FURNITURE_COST = 12.0
+# Share of the best score the chosen, tighter element must keep.
+_TIGHT_SHARE = 0.85
+_DECLARED_SHARE = 0.6
+
+
+def paragraph_weight(paragraph: Paragraph) -> float:
+    """How much a paragraph says "article text here" (positive) or "page furniture" (negative)."""
+    length = len(paragraph.text)
+    if paragraph.link_density > _LINK_HEAVY:
+        return -_FURNITURE_COST - 0.5 * length
+    if paragraph.tag in HEADING_TAGS:
+        return 0.0  # headings belong to articles and to teaser lists alike
+    prose = length - 2 * paragraph.link_chars
+    if length < _SHORT and not _SENTENCE_END.search(paragraph.text):
+        return -_FURNITURE_COST / 2
+    if not _SENTENCE_END.search(paragraph.text):
+        prose *= 0.3
+    clauses = len(_CLAUSE.findall(paragraph.text))
+    return prose + 10.0 * min(clauses, 5)
+
+
+def is_furniture_line(paragraph: Paragraph) -> bool:
+    """A line inside the article element that is not its text: mostly a link ("Read more:
+    ..."), or a short label outside any text element ("Advertisement", "Show caption",
+    "Getty Images"). Short lines in <p>, headings and list items are kept: subheadings."""
+    if paragraph.link_density > _LINK_LIST:
+        return not _is_linked_sentence(paragraph)
+    return (
+        len(paragraph.text) < _LABEL
+        and paragraph.tag not in _TEXT_TAGS
+        and not _SENTENCE_END.search(paragraph.text)
+    )
+
+
+def _is_linked_sentence(paragraph: Paragraph) -> bool:
+    """A sentence of the story whose words are mostly a link ("A new law is set to <a>stop
+    this</a>."): a <p> of its own that ends as a sentence does, with some words outside the
+    link. "Read more: <a>Headline</a>" is mostly link and does not end with a full stop."""
+    return (
+        paragraph.tag == "p"
+        and paragraph.link_density <= _LINKED_SENTENCE
+        and _SENTENCE_END.search(paragraph.text[-1:]) is not None
+    )
+
+
+def best_container(paragraphs: list[Paragraph], declared: frozenset[int]) -> int | None:
+    """mem_id of the element that holds the article text.
+
+    `declared` are the elements the markup itself calls the article (<article>,
+    itemprop=articleBody): one of them is trusted with a little less of the prose than an
+    anonymous <div> would need, since what it leaves out is usually an overlay or a teaser.
+    """
+    scores: dict[int, float] = defaultdict(float)
+    depths: dict[int, int] = {}
+    for paragraph in paragraphs:
+        weight = paragraph_weight(paragraph)
+        for depth, container in enumerate(paragraph.containers):
+            scores[container] += weight
+            depths[container] = depth
+    if not scores:
+        return None
+    top = max(scores.values())
+    if top <= 0:
+        return None
+    # The tightest element that still holds nearly all the prose: the wrapper that adds a
+    # headline, a byline and a date line scores a little more, but those are not body text.
+    close = [
+        c
+        for c in scores
+        if scores[c] >= (_DECLARED_SHARE if c in declared else _TIGHT_SHARE) * top
+    ]
+    return max(close, key=lambda container: (depths[container], scores[container]))

@@ -1,0 +1,434 @@
+"""One fetch run: claim feeds, poll them, fetch new entries' pages, extract, dedupe, store.
+
+The stages are plain calls on frozen records; this module only sequences them, counts what
+happened, and turns every `IngestFailure` into a recorded failure of one feed or one article.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+
+import httpx
+
+from config.settings import FeedSettings, Settings
+from ingest.fetch.client import Observe, PageFetcher
+from ingest.records import FailureKind, FeedEntry, IngestFailure
+from ingest.run.poll_recorder import PollRecorder
+from ingest.run.store import Storage, StoreRequest, store_batch
+from ingest.run.store_lane import StoreLane
+from ingest.run.topic_filter import rejection_reason
+from ingest.run.worker_pool import ExtractionPool, cpu_cores
+from ingest.urls import normalize_url
+from storage.index import (
+    SCHEDULED_CLAIM_BATCH,
+    CorpusIndex,
+    DatabaseError,
+    FeedState,
+    RunCounts,
+    poll_success,
+    utcnow,
+)
+from storage.recovery import WriterIdentity, recover_interrupted_writes
+
+log = logging.getLogger("source_ingest.pipeline")
+
+FEED_TYPES = frozenset({
+    "application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml",
+    "text/xml", "application/x-rss+xml", "text/html", "text/plain", "application/octet-stream",
+    "application/feed+json",
+})
+PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    trigger: str  # "schedule" or "manual"
+    feed_names: tuple[str, ...] | None = None  # None: every configured feed
+    due_only: bool = True  # scheduled runs poll due feeds; a manual fetch polls them now
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: int | None
+    trigger: str
+    state: str
+    counts: RunCounts
+    failures_by_kind: dict[str, int]
+    busy_feeds: tuple[str, ...]
+    duration_seconds: float
+
+
+class RunObserver(Protocol):
+    """Progress of a run, for a progress bar or log lines."""
+
+    def feeds_claimed(self, names: Sequence[str]) -> None: ...
+    def entries_found(self, feed: str, new_entries: int) -> None: ...
+    def entry_done(self, feed: str, outcome: str) -> None: ...
+    def feed_done(self, feed: str, failure: FailureKind | None) -> None: ...
+
+
+class SilentObserver:
+    def feeds_claimed(self, names: Sequence[str]) -> None:
+        pass
+
+    def entries_found(self, feed: str, new_entries: int) -> None:
+        pass
+
+    def entry_done(self, feed: str, outcome: str) -> None:
+        pass
+
+    def feed_done(self, feed: str, failure: FailureKind | None) -> None:
+        pass
+
+
+@dataclass
+class _RunTally:
+    """What one run did so far; owned by that run alone."""
+
+    run_id: int
+    outcomes: Counter[str] = field(default_factory=Counter)
+    failure_kinds: Counter[str] = field(default_factory=Counter)
+    feeds_polled: int = 0
+    entries_seen: int = 0
+
+    def counts(self) -> RunCounts:
+        return RunCounts(
+            feeds_polled=self.feeds_polled, entries_seen=self.entries_seen,
+            articles_stored=self.outcomes["stored"], duplicates=self.outcomes["duplicate"],
+            near_duplicates=self.outcomes["near_duplicate"],
+            filtered=self.outcomes["filtered"], failures=sum(self.failure_kinds.values()))
+
+
+@dataclass(frozen=True)
+class _RunContext:
+    settings: Settings
+    index: CorpusIndex
+    fetcher: PageFetcher
+    writer: WriterIdentity
+    observer: RunObserver
+    tally: _RunTally
+    rng: random.Random
+    extraction: ExtractionPool
+    stores: StoreLane[StoreRequest]
+    polls: PollRecorder
+    # Pages fetched but not yet extracted, at most: when extraction is the bottleneck, fetching
+    # waits instead of holding every page of the run in memory (bench/throughput.py: peak RSS
+    # then grows with the batch, not with the concurrency).
+    pages_in_hand: asyncio.Semaphore
+
+
+async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
+                    writer: WriterIdentity, *, observer: RunObserver | None = None,
+                    stop: asyncio.Event | None = None,
+                    transport: httpx.AsyncBaseTransport | None = None,
+                    observe_fetch: Observe | None = None) -> RunSummary | None:
+    """Run one fetch. Returns None for a scheduled run that found no feed due."""
+    observer = observer or SilentObserver()
+    started = time.monotonic()
+    now = utcnow()
+    recover_interrupted_writes(index, settings.storage.corpus_dir, writer, now,
+                               settings.schedule.lease_seconds)
+    configured = [feed for feed in settings.feeds if feed.enabled]
+    index.sync_feeds(configured, now)
+    names = request.feed_names if request.feed_names is not None else tuple(
+        feed.name for feed in configured)
+    claimed = index.claim_feeds(writer.tag, now, settings.schedule.lease_seconds, names=names,
+                                due_only=request.due_only,
+                                limit=_claim_batch(settings) if request.due_only else None)
+    claimed_names = {state.name for state in claimed}
+    held = [state.name for state in claimed]  # grows as a scheduled run claims more
+    busy = tuple(name for name in names if name not in claimed_names) if not request.due_only \
+        else ()
+    if not claimed and request.trigger == "schedule":
+        return None
+    run_id = index.start_run(request.trigger, writer.tag, now)
+    tally = _RunTally(run_id=run_id)
+    log.info("run started", extra={"event": "run_started", "run_id": run_id,
+                                   "trigger": request.trigger, "feeds": len(claimed),
+                                   "busy_feeds": list(busy)})
+    observer.feeds_claimed([state.name for state in claimed])
+    state = "interrupted"
+    extraction = ExtractionPool()
+    dedupe = settings.dedupe
+    storage = Storage(index=index, corpus_dir=settings.storage.corpus_dir, writer=writer.tag,
+                      near_duplicates=dedupe.near_duplicates,
+                      near_duplicate_threshold=dedupe.near_duplicate_threshold,
+                      store_near_duplicates=dedupe.store_near_duplicates)
+    stores: StoreLane[StoreRequest] = StoreLane(functools.partial(store_batch, storage))
+    polls = PollRecorder(functools.partial(index.record_poll_successes, owner=writer.tag))
+    try:
+        async with PageFetcher(settings.fetch, transport=transport,
+                               observe=observe_fetch) as fetcher:
+            context = _RunContext(settings=settings, index=index, fetcher=fetcher,
+                                  writer=writer, observer=observer, tally=tally,
+                                  rng=random.Random(), extraction=extraction, stores=stores,
+                                  polls=polls,
+                                  pages_in_hand=asyncio.Semaphore(
+                                      settings.fetch.max_concurrency + 2 * cpu_cores()))
+            work = asyncio.ensure_future(
+                _poll_claimed_feeds(context, request, names, claimed, held))
+            state = await _until_stopped(work, stop, context, held)
+    except DatabaseError:
+        state = "failed"
+        raise
+    finally:
+        try:
+            await stores.drain()
+        finally:
+            stores.close()
+            extraction.close()
+        # Best effort: when the database itself failed these may fail too, and the leases
+        # then simply expire.
+        with contextlib.suppress(DatabaseError):
+            polls.flush()  # feeds polled before a stop
+            if state != "finished":
+                for name in held:
+                    index.release_feed(name, writer.tag)
+            index.finish_run(run_id, tally.counts(), state, utcnow())
+    summary = RunSummary(run_id=run_id, trigger=request.trigger, state=state,
+                         counts=tally.counts(), failures_by_kind=dict(tally.failure_kinds),
+                         busy_feeds=busy, duration_seconds=time.monotonic() - started)
+    log.info("run finished", extra={"event": "run_finished", "run_id": run_id, "state": state,
+                                    **tally.counts().__dict__,
+                                    "failures_by_kind": dict(tally.failure_kinds),
+                                    "seconds": round(summary.duration_seconds, 3)})
+    return summary
+
+
+async def _until_stopped(work: asyncio.Future[None], stop: asyncio.Event | None,
+                         context: _RunContext, names: list[str]) -> str:
+    """Wait for the run, renewing leases; on stop, cancel what is in flight."""
+    renewer = asyncio.create_task(_renew_leases(context, names))
+    stopper = asyncio.create_task(stop.wait()) if stop is not None else None
+    try:
+        waiters: set[asyncio.Future[object]] = {work}  # type: ignore[arg-type]
+        if stopper is not None:
+            waiters.add(stopper)
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if work.done():
+            work.result()
+            return "finished"
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+        return "interrupted"
+    finally:
+        if not work.done():
+            work.cancel()
+        renewer.cancel()
+        if stopper is not None:
+            stopper.cancel()
+
+
+def _claim_batch(settings: Settings) -> int:
+    return max(SCHEDULED_CLAIM_BATCH, settings.fetch.max_concurrency)
+
+
+async def _poll_claimed_feeds(context: _RunContext, request: RunRequest, names: Sequence[str],
+                              claimed: Sequence[FeedState], held: list[str]) -> None:
+    """Poll the claimed feeds. A scheduled run claims more due feeds as earlier ones finish:
+    replicas share the work in small batches, and no due feed waits for the next check."""
+    settings = context.settings
+    pending = {asyncio.ensure_future(_process_feed(context, settings.feed(s.name), s))
+               for s in claimed}
+    try:
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+            if not request.due_only:
+                continue
+            room = _claim_batch(settings) - len(pending)
+            # Feeds this run already holds stay due until their poll is recorded: skip them.
+            others = [name for name in names if name not in held]
+            more = context.index.claim_feeds(context.writer.tag, utcnow(),
+                                             settings.schedule.lease_seconds, names=others,
+                                             due_only=True, limit=room) if room > 0 else []
+            held.extend(s.name for s in more)
+            pending |= {asyncio.ensure_future(_process_feed(context, settings.feed(s.name), s))
+                        for s in more}
+    finally:
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _renew_leases(context: _RunContext, names: list[str]) -> None:
+    lease = context.settings.schedule.lease_seconds
+    while True:
+        await asyncio.sleep(lease / 3)
+        until = utcnow() + timedelta(seconds=lease)
+        context.index.renew_leases(context.writer.tag, names, until)
+
+
+async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedState) -> None:
+    tally = context.tally
+    tally.feeds_polled += 1
+    try:
+        response = await context.fetcher.fetch(feed.url, allowed_types=FEED_TYPES,
+                                               etag=state.etag,
+                                               last_modified=state.last_modified)
+        entries: tuple[FeedEntry, ...] = ()
+        if not response.not_modified:
+            content_type = response.content_type
+            if response.charset:
+                content_type = f"{content_type}; charset={response.charset}"
+            from ingest.sources.feed import ParsedFeed, parse_feed  # not needed when all is 304
+
+            # In a worker: feedparser takes tens of milliseconds a feed, which on the event
+            # loop held up every fetch in flight (and the start of every run).
+            parsed: ParsedFeed = await context.extraction.run(
+                parse_feed, response.body, feed_name=feed.name, feed_url=response.url,
+                content_type=content_type)
+            entries = parsed.entries
+            for warning in parsed.warnings:
+                log.warning("feed recovered", extra={"event": "feed_warning", "feed": feed.name,
+                                                     "detail": warning})
+    except IngestFailure as failure:
+        _record_feed_failure(context, feed, failure)
+        return
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        log.exception("feed crashed", extra={"event": "feed_internal_error", "feed": feed.name})
+        _record_feed_failure(context, feed, IngestFailure(
+            FailureKind.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"))
+        return
+    tally.entries_seen += len(entries)
+    settled = context.index.settled_entry_keys(
+        feed.name, [entry.key for entry in entries], context.settings.schedule.max_entry_attempts)
+    new_entries = [entry for entry in entries if entry.key not in settled]
+    context.observer.entries_found(feed.name, len(new_entries))
+    # One query for the feed instead of one per entry, on the event loop.
+    stored = context.index.stored_sequences_for_urls(
+        [_normal(entry.url) or "" for entry in new_entries if entry.url])
+    outcomes = await asyncio.gather(*(_process_entry(context, feed, entry, stored)
+                                      for entry in new_entries))
+    # Keep the validators only when every entry is settled: otherwise the next poll would get
+    # a 304 and never see the entries that should be retried.
+    keep_validators = "retry" not in outcomes
+    await context.polls.record(poll_success(
+        feed, utcnow(), context.settings.schedule,
+        etag=response.etag if keep_validators else None,
+        last_modified=response.last_modified if keep_validators else None, rng=context.rng))
+    # A poll that found nothing new is the common case (1,000 feeds every 15 minutes): a line
+    # for each at INFO drowned what happened, so it is at DEBUG (--log-level debug).
+    log.log(logging.INFO if new_entries else logging.DEBUG, "feed polled",
+            extra={"event": "feed_polled", "feed": feed.name,
+                   "not_modified": response.not_modified, "entries": len(entries),
+                   "new_entries": len(new_entries)})
+    context.observer.feed_done(feed.name, None)
+
+
+def _record_feed_failure(context: _RunContext, feed: FeedSettings,
+                         failure: IngestFailure) -> None:
+    now = utcnow()
+    context.tally.failure_kinds[failure.kind.value] += 1
+    context.index.record_failure(context.tally.run_id, feed.name, feed.url, failure.kind.value,
+                                 failure.detail, now)
+    state = context.index.record_poll_failure(feed, context.writer.tag, now,
+                                              context.settings.schedule, failure.kind.value,
+                                              failure.detail, context.rng)
+    log.warning("feed failed", extra={
+        "event": "feed_failed", "feed": feed.name, "kind": failure.kind.value,
+        "detail": failure.detail, "consecutive_failures": state.consecutive_failures,
+        "suspended": state.suspended})
+    if state.suspended:
+        log.error("feed suspended", extra={
+            "event": "feed_suspended", "feed": feed.name,
+            "consecutive_failures": state.consecutive_failures,
+            "resume": f"source-ingest feeds resume {feed.name}"})
+    context.observer.feed_done(feed.name, failure.kind)
+
+
+async def _process_entry(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
+                         stored_urls: dict[str, int]) -> str:
+    try:
+        outcome = await _ingest_entry(context, feed, entry, stored_urls)
+    except IngestFailure as failure:
+        outcome = _record_entry_failure(context, feed, entry, failure)
+    except DatabaseError:
+        raise  # the database is gone: the run cannot record anything more
+    except Exception as exc:
+        # A bug must cost one article, not the run: record it with its traceback.
+        log.exception("article crashed", extra={"event": "article_internal_error",
+                                                "feed": feed.name, "url": entry.url})
+        failure = IngestFailure(FailureKind.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+        outcome = _record_entry_failure(context, feed, entry, failure)
+    _count_outcome(context, feed, outcome)
+    return outcome
+
+
+def _count_outcome(context: _RunContext, feed: FeedSettings, outcome: str) -> None:
+    context.tally.outcomes[outcome] += 1
+    context.observer.entry_done(feed.name, outcome)
+
+
+def _record_entry_failure(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
+                          failure: IngestFailure) -> str:
+    outcome = "retry" if failure.kind.is_transient else "failed"
+    context.tally.failure_kinds[failure.kind.value] += 1
+    context.index.record_failure(context.tally.run_id, feed.name, entry.url, failure.kind.value,
+                                 failure.detail, utcnow())
+    context.index.record_entry(feed.name, entry.key, _normal(entry.url), outcome,
+                               failure_kind=failure.kind.value)
+    log.warning("article failed", extra={"event": "article_failed", "feed": feed.name,
+                                         "url": entry.url, "kind": failure.kind.value,
+                                         "detail": failure.detail})
+    return outcome
+
+
+def _normal(url: str | None) -> str | None:
+    return normalize_url(url) if url else None
+
+
+async def _ingest_entry(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
+                        stored_urls: dict[str, int]) -> str:
+    """`stored_urls`: the entries' URLs already stored when the feed was read."""
+    if entry.url is None:
+        raise IngestFailure(FailureKind.ENTRY_WITHOUT_LINK, f"entry {entry.key[:80]!r}")
+    url = normalize_url(entry.url)
+    if url in stored_urls:
+        return _settle(context, feed, entry, "duplicate")
+    async with context.pages_in_hand:
+        response = await context.fetcher.fetch(entry.url, allowed_types=PAGE_TYPES)
+        if not response.body.strip():
+            raise IngestFailure(FailureKind.EMPTY_RESPONSE, "page body is empty")
+        extraction = await context.extraction.extract(
+            feed, entry, response.body, response.charset, response.url,
+            context.settings.dedupe.near_duplicates)
+    if extraction.failure is not None:
+        raise IngestFailure(*extraction.failure)
+    article = extraction.article
+    assert article is not None
+    reason = rejection_reason((context.settings.filters, feed.filters), article.title,
+                              article.text)
+    if reason is not None:
+        log.info("article filtered out", extra={
+            "event": "article_filtered", "feed": feed.name, "url": entry.url,
+            "reason": reason})
+        return _settle(context, feed, entry, "filtered")
+    request = StoreRequest(feed=feed.name, entry_key=entry.key, entry_url=url,
+                           article=article, signature=extraction.signature)
+    return await context.stores.store(request, late=functools.partial(_count_outcome,
+                                                                      context, feed))
+
+
+def _settle(context: _RunContext, feed: FeedSettings, entry: FeedEntry, outcome: str,
+            sequence: int | None = None) -> str:
+    context.index.record_entry(feed.name, entry.key, _normal(entry.url), outcome,
+                               sequence=sequence)
+    log.info(f"article {outcome}", extra={"event": f"article_{outcome}", "feed": feed.name,
+                                         "url": entry.url, "of": sequence})
+    return outcome

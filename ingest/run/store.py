@@ -1,0 +1,270 @@
+"""The store stage: dedupe against the index, reserve, write the corpus files, complete.
+
+Articles are stored a batch at a time (whatever the store lane has gathered): one read for
+their hashes and signature bands, one transaction reserving their sequence numbers, their
+files written and synced with one directory sync, and one transaction marking them stored with
+their entries' outcomes. Per article that was four transactions and two fsyncs; a crash at any
+point still leaves only "writing" rows and files that recovery removes (storage/recovery.py),
+because nothing is marked stored before its file and the folder are synced.
+
+A batch whose reservation conflicts with another process (the same article stored by a
+replica meanwhile) is redone one article at a time, where each race is settled on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import IntegrityError
+
+from ingest.records import Article, FailureKind, IngestFailure
+from storage.corpus import corpus_file_name, sync_corpus_directory, write_corpus_file
+from storage.index import (
+    CorpusIndex,
+    DuplicateArticle,
+    EntryRecord,
+    NewArticle,
+    StoreLookup,
+)
+
+if TYPE_CHECKING:
+    from ingest.dedupe.near_duplicates import TextSignature
+
+log = logging.getLogger("source_ingest.pipeline")
+
+
+@dataclass(frozen=True)
+class StoreRequest:
+    """One extracted article of one feed entry, to store."""
+
+    feed: str
+    entry_key: str
+    entry_url: str | None  # normalised
+    article: Article
+    signature: TextSignature | None
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Where and how articles are stored, for one writer."""
+
+    index: CorpusIndex
+    corpus_dir: Path
+    writer: str
+    near_duplicates: bool
+    near_duplicate_threshold: float
+    store_near_duplicates: bool
+
+
+# What storing one request came to: "stored", "duplicate" or "near_duplicate", or the
+# exception (an IngestFailure of that article, or a DatabaseError) to raise for it.
+StoreResult = str | Exception
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """What the batch decided for one request before anything is written."""
+
+    outcome: str  # "store", "duplicate", "near_duplicate", "alone"
+    sequence: int | None = None  # the earlier article, for a duplicate
+    of_batch: int | None = None  # or the position of the earlier article in this batch
+
+
+def store_batch(storage: Storage, requests: list[StoreRequest]) -> list[StoreResult]:
+    """Store each request; results in the requests' order."""
+    try:
+        return _store_together(storage, requests)
+    except _ReservationConflict:
+        return [store_alone(storage, request) for request in requests]
+
+
+class _ReservationConflict(Exception):
+    pass
+
+
+def _store_together(storage: Storage, requests: list[StoreRequest]) -> list[StoreResult]:
+    index = storage.index
+    lookup = index.store_lookup(
+        [request.article.content_hash for request in requests],
+        [band for request in requests if request.signature is not None
+         for band in request.signature.bands] if storage.near_duplicates else [])
+    verdicts = _verdicts(storage, requests, lookup)
+    accepted = [i for i, verdict in enumerate(verdicts) if verdict.outcome == "store"]
+    try:
+        reserved = index.reserve_articles([_new_article(requests[i]) for i in accepted],
+                                          storage.writer, corpus_file_name)
+    except IntegrityError as exc:
+        raise _ReservationConflict from exc
+    sequences: dict[int, int] = {}
+    results: dict[int, StoreResult] = {}
+    for i, (sequence, file_name) in zip(accepted, reserved, strict=True):
+        failure = _write(storage, sequence, file_name, requests[i].article,
+                         sync_directory=False)
+        if failure is not None:
+            results[i] = failure
+        else:
+            sequences[i] = sequence
+    if sequences:
+        sync_corpus_directory(storage.corpus_dir)
+    records: list[EntryRecord] = []
+    recorded: list[StoreRequest] = []
+    for i, (request, verdict) in enumerate(zip(requests, verdicts, strict=True)):
+        if i in results or verdict.outcome == "alone":
+            continue
+        if verdict.outcome == "store":
+            sequence: int | None = sequences[i]
+            outcome = "stored"
+        else:
+            sequence = verdict.sequence
+            if verdict.of_batch is not None:
+                sequence = sequences.get(verdict.of_batch)
+                if sequence is None:  # the earlier one's file failed: try again later
+                    results[i] = IngestFailure(FailureKind.STORAGE_ERROR,
+                                               "the same article could not be written")
+                    continue
+            outcome = verdict.outcome
+        results[i] = outcome
+        records.append(EntryRecord(request.feed, request.entry_key, request.entry_url,
+                                   outcome, sequence))
+        recorded.append(request)
+    index.complete_articles([(sequences[i], requests[i].feed) for i in sorted(sequences)],
+                            records)
+    for request, record in zip(recorded, records, strict=True):
+        _log_outcome(request, record.status, record.sequence)
+    for i, verdict in enumerate(verdicts):
+        if verdict.outcome == "alone":
+            results[i] = store_alone(storage, requests[i])
+    return [results[i] for i in range(len(requests))]
+
+
+def _verdicts(storage: Storage, requests: list[StoreRequest],
+              lookup: StoreLookup) -> list[_Verdict]:
+    """Decide each request in order, against the index and the batch's earlier requests."""
+    verdicts: list[_Verdict] = []
+    batch_hashes: dict[str, int] = {}
+    batch_bands: dict[str, dict[int, bytes]] = {}  # band -> {position: signature values}
+    for position, request in enumerate(requests):
+        content_hash = request.article.content_hash
+        holder = lookup.holders.get(content_hash)
+        if content_hash in batch_hashes:
+            verdicts.append(_Verdict("duplicate", of_batch=batch_hashes[content_hash]))
+            continue
+        if holder is not None:
+            if holder.state == "stored" or holder.writer == storage.writer:
+                verdicts.append(_Verdict("duplicate", sequence=holder.sequence))
+            else:
+                # Another process is writing it: wait for that one alone, outside the batch.
+                verdicts.append(_Verdict("alone"))
+            continue
+        near = _near_duplicate(storage, request, lookup, batch_bands)
+        if near is not None and not storage.store_near_duplicates:
+            verdicts.append(near)
+            continue
+        verdicts.append(_Verdict("store"))
+        batch_hashes[content_hash] = position
+        if request.signature is not None:
+            for band in request.signature.bands:
+                batch_bands.setdefault(band, {})[position] = request.signature.values
+    return verdicts
+
+
+def _near_duplicate(storage: Storage, request: StoreRequest, lookup: StoreLookup,
+                    batch_bands: dict[str, dict[int, bytes]]) -> _Verdict | None:
+    signature = request.signature
+    if signature is None or not storage.near_duplicates:
+        return None
+    from ingest.dedupe.near_duplicates import best_near_duplicate
+
+    stored: dict[int, bytes] = {}
+    earlier: dict[int, bytes] = {}
+    for band in signature.bands:
+        stored.update(lookup.banded.get(band, {}))
+        earlier.update(batch_bands.get(band, {}))
+    threshold = storage.near_duplicate_threshold
+    in_index = best_near_duplicate(signature, stored, threshold)
+    in_batch = best_near_duplicate(signature, earlier, threshold)
+    if in_batch is not None and (in_index is None or in_batch[1] > in_index[1]):
+        return _Verdict("near_duplicate", of_batch=in_batch[0])
+    if in_index is not None:
+        return _Verdict("near_duplicate", sequence=in_index[0])
+    return None
+
+
+def _new_article(request: StoreRequest) -> NewArticle:
+    article, signature = request.article, request.signature
+    return NewArticle(content_hash=article.content_hash, url=article.url, feed=request.feed,
+                      title=article.title, published=article.published,
+                      signature=signature.values if signature else None,
+                      bands=signature.bands if signature else ())
+
+
+def store_alone(storage: Storage, request: StoreRequest) -> StoreResult:
+    """Dedupe, then claim, write and complete one article, each race settled on its own."""
+    try:
+        return _store_alone(storage, request)
+    except Exception as exc:  # handed to the request's waiter, which raises it
+        return exc
+
+
+def _store_alone(storage: Storage, request: StoreRequest) -> str:
+    index, article, signature = storage.index, request.article, request.signature
+    existing = index.sequence_for_hash(article.content_hash, storage.writer)
+    if existing is not None:
+        return _settle(storage, request, "duplicate", existing)
+    if signature is not None and storage.near_duplicates:
+        from ingest.dedupe.near_duplicates import best_near_duplicate
+
+        near = best_near_duplicate(signature, index.near_duplicate_candidates(signature.bands),
+                                   storage.near_duplicate_threshold)
+        if near is not None and not storage.store_near_duplicates:
+            return _settle(storage, request, "near_duplicate", near[0])
+    try:
+        sequence, file_name = index.reserve_article(
+            content_hash=article.content_hash, url=article.url, feed=request.feed,
+            title=article.title, published=article.published, writer=storage.writer,
+            file_name_for=corpus_file_name,
+            signature=signature.values if signature else None,
+            bands=signature.bands if signature else ())
+    except DuplicateArticle as duplicate:
+        return _settle(storage, request, "duplicate", duplicate.sequence)
+    failure = _write(storage, sequence, file_name, article, sync_directory=True)
+    if failure is not None:
+        raise failure
+    index.complete_article(sequence, request.feed, request.entry_key, request.entry_url)
+    _log_outcome(request, "stored", sequence)
+    return "stored"
+
+
+def _write(storage: Storage, sequence: int, file_name: str, article: Article, *,
+           sync_directory: bool) -> IngestFailure | None:
+    """Write a reserved article's file; on failure its reservation is given up."""
+    try:
+        write_corpus_file(storage.corpus_dir, file_name, article.published, article.text,
+                          storage.writer, sync_directory=sync_directory)
+    except OSError as exc:
+        storage.index.forget_article(sequence)
+        return IngestFailure(FailureKind.STORAGE_ERROR, f"{file_name}: {exc.strerror}")
+    return None
+
+
+def _settle(storage: Storage, request: StoreRequest, outcome: str, sequence: int | None) -> str:
+    storage.index.record_entry(request.feed, request.entry_key, request.entry_url, outcome,
+                               sequence=sequence)
+    _log_outcome(request, outcome, sequence)
+    return outcome
+
+
+def _log_outcome(request: StoreRequest, outcome: str, sequence: int | None) -> None:
+    article = request.article
+    if outcome == "stored":
+        log.info("article stored", extra={
+            "event": "article_stored", "feed": request.feed, "url": article.url,
+            "file": corpus_file_name(sequence or 0, article.content_hash),
+            "published": article.published.isoformat() if article.published else None})
+    else:
+        log.info(f"article {outcome}", extra={"event": f"article_{outcome}",
+                                             "feed": request.feed, "url": article.url,
+                                             "of": sequence})

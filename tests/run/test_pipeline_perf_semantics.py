@@ -1,0 +1,117 @@
+"""Extraction in worker processes and stores in a thread change speed, never results."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from config.settings import FeedSettings
+from ingest.dedupe.near_duplicates import text_signature
+from ingest.fetch.decode import decode_html
+from ingest.records import FailureKind, FeedEntry, IngestFailure
+from ingest.run.worker_pool import ExtractionPool, build_article, extract_page
+
+_PAGES = Path(__file__).parents[1] / "extract" / "fixtures"
+_FEED = FeedSettings(name="news", url="https://news.example/feed.xml", interval_seconds=900.0)
+
+
+def _entry(url: str) -> FeedEntry:
+    return FeedEntry(feed_name="news", key=url, url=url, title="", summary_html="",
+                     content_html="", published=None)
+
+
+def test_pages_extracted_in_worker_processes_match_extraction_in_process() -> None:
+    pages = sorted(_PAGES.glob("*.html"))[:8]
+    assert pages
+
+    async def in_workers() -> list[object]:
+        pool = ExtractionPool()
+        try:
+            return list(await asyncio.gather(*(
+                pool.extract(_FEED, _entry(f"https://news.example/{page.stem}"),
+                             page.read_bytes(), None, f"https://news.example/{page.stem}", True)
+                for page in pages)))
+        finally:
+            pool.close()
+
+    for page, result in zip(pages, asyncio.run(in_workers()), strict=True):
+        url = f"https://news.example/{page.stem}"
+        assert result == extract_page(_FEED, _entry(url), page.read_bytes(), None, url, True)
+        if result.article is not None:
+            text = decode_html(page.read_bytes(), None).text
+            assert result.article == build_article(_FEED, _entry(url), text, url)
+            assert result.signature == text_signature(result.article.text)
+
+
+def test_page_without_article_comes_back_from_a_worker_as_no_article_text() -> None:
+    url = "https://news.example/empty"
+    body = b"<html><body><nav>Home</nav></body></html>"
+
+    async def in_worker() -> object:
+        pool = ExtractionPool()
+        try:
+            return await pool.extract(_FEED, _entry(url), body, "utf-8", url, True)
+        finally:
+            pool.close()
+
+    result = asyncio.run(in_worker())
+    assert result.article is None
+    assert result.failure is not None and result.failure[0] is FailureKind.NO_ARTICLE_TEXT
+
+
+def _die_on_crash_page(feed: FeedSettings, entry: FeedEntry, body: bytes,
+                      charset: str | None, page_url: str, near: bool) -> object:
+    """extract_page, except that the worker dies on .../crash (module level: sent by name)."""
+    if page_url.endswith("/crash"):
+        os._exit(1)  # as a segfault in the HTML parser would end the worker
+    return extract_page(feed, entry, body, charset, page_url, near)
+
+
+def test_a_worker_that_dies_fails_only_the_pages_it_held_and_is_replaced() -> None:
+    page = sorted(_PAGES.glob("*.html"))[0]
+    urls = [f"https://news.example/{n}" for n in range(6)]
+    urls.insert(3, "https://news.example/crash")
+
+    async def in_workers() -> list[object]:
+        pool = ExtractionPool(workers=2)
+        try:
+            results = await asyncio.gather(*(
+                pool.run(_die_on_crash_page, _FEED, _entry(url), page.read_bytes(), None, url,
+                         True)
+                for url in urls), return_exceptions=True)
+            after = await pool.extract(_FEED, _entry(urls[0]), page.read_bytes(), None,
+                                       urls[0], True)
+            return [*results, after]
+        finally:
+            pool.close()
+
+    results = asyncio.run(in_workers())
+
+    crashed = results.pop(3)
+    assert isinstance(crashed, IngestFailure) and crashed.kind is FailureKind.INTERNAL_ERROR
+    # The dead worker may have held one more page, queued behind the one it died on.
+    lost = [result for result in results if getattr(result, "article", None) is None]
+    assert len(lost) <= 1
+    assert all(isinstance(result, IngestFailure) and result.kind is FailureKind.INTERNAL_ERROR
+               for result in lost)
+    assert results[-1].article is not None  # a new worker took over
+
+
+def test_an_ingest_failure_raised_in_a_worker_is_raised_to_the_caller() -> None:
+    from ingest.sources.feed import parse_feed
+
+    async def in_worker() -> object:
+        pool = ExtractionPool(workers=1)
+        try:
+            return await pool.run(parse_feed, b"<html><body>not a feed</body></html>",
+                                  feed_name="news", feed_url="https://news.example/feed.xml",
+                                  content_type="text/html")
+        finally:
+            pool.close()
+
+    with pytest.raises(IngestFailure) as failure:
+        asyncio.run(in_worker())
+    assert failure.value.kind is FailureKind.NOT_A_FEED
