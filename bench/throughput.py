@@ -410,7 +410,8 @@ def _prefill(work: Path, config: Path, count: int) -> float:
     from config.settings import load_settings
     from ingest.dedupe.near_duplicates import BANDS, NUM_PERMUTATIONS
     from storage.corpus import corpus_file_name, format_corpus_text
-    from storage.index import open_index, utcnow
+    from storage.database import utcnow
+    from storage.index import open_index
 
     settings = load_settings(config, {})
     index = open_index(settings.storage.database_url)

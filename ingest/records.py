@@ -94,6 +94,34 @@ class Article:
     content_hash: str
 
 
+class EntryOutcome(StrEnum):
+    """What became of a feed entry in a run; all but `RETRY` settle it for good."""
+
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    NEAR_DUPLICATE = "near_duplicate"
+    FILTERED = "filtered"
+    FAILED = "failed"
+    RETRY = "retry"  # a transient failure: tried again at the next polls
+
+
+class RunTrigger(StrEnum):
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+
+
+class RunState(StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"  # stopped (SIGTERM) or its process died
+    FAILED = "failed"  # the database failed under it
+
+
+class ArticleState(StrEnum):
+    WRITING = "writing"  # sequence and hash reserved, file not yet durable
+    STORED = "stored"
+
+
 class FailureKind(StrEnum):
     INVALID_URL = "invalid_url"
     BLOCKED_ADDRESS = "blocked_address"

@@ -23,6 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from config.settings import Settings
 from ingest.console.metrics import ServiceMetrics
+from ingest.records import RunTrigger
 from ingest.run.pipeline import RunObserver, RunRequest, RunSummary, run_fetch
 from storage.index import CorpusIndex
 from storage.recovery import WriterIdentity
@@ -79,7 +80,7 @@ async def _scheduled_check(state: ServiceState) -> None:
         return
     if state.scheduled_run is not None and not state.scheduled_run.done():
         return
-    state.scheduled_run = state.start_run(RunRequest(trigger="schedule"))
+    state.scheduled_run = state.start_run(RunRequest(trigger=RunTrigger.SCHEDULE))
 
 
 async def serve(state: ServiceState,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.dedupe.normalize import content_hash
+from ingest.records import ArticleState
 from storage.corpus import (
     TEMP_PREFIX,
     CorpusFormatError,
@@ -43,7 +44,7 @@ def verify_corpus(index: CorpusIndex, corpus_dir: Path) -> VerifyReport:
     for row in index.iter_articles():
         known.add(row.file_name)
         checked += 1
-        if row.state != "stored":
+        if row.state != ArticleState.STORED:
             problems.append(VerifyProblem("unfinished_write", row.file_name,
                                           f"index row {row.sequence} is still being written "
                                           f"by {row.writer}"))

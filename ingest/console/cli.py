@@ -17,8 +17,9 @@ from config.settings import ConfigError, Settings, load_settings, resolve_config
 from ingest.console.logs import configure_logging, redact_secrets
 from ingest.console.progress import LogProgress, TerminalProgress
 from ingest.console.status import build_status, render_status, status_as_json
-from ingest.records import FailureKind, IngestFailure
-from storage.index import CorpusIndex, DatabaseError, open_index, redact_database_url, utcnow
+from ingest.records import FailureKind, IngestFailure, RunTrigger
+from storage.database import DatabaseError, redact_database_url, utcnow
+from storage.index import CorpusIndex, open_index
 from storage.migrate import SchemaRevision, database_revision
 from storage.recovery import new_writer_identity
 
@@ -133,7 +134,8 @@ def fetch(ctx: click.Context, feed_names: tuple[str, ...]) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        request = RunRequest(trigger="manual", feed_names=feed_names or None, due_only=False)
+        request = RunRequest(trigger=RunTrigger.MANUAL, feed_names=feed_names or None,
+                             due_only=False)
         return await run_fetch(settings, index, request, new_writer_identity(),
                                observer=observer, stop=stop)
 

@@ -1,20 +1,21 @@
 """The status API and page that `source-ingest run --http HOST:PORT` serves.
 
-A deliberately small HTTP/1.1 server on asyncio's own streams, inside the service's event loop:
-one request per connection (`Connection: close`), a request line and headers of at most
-`MAX_HEADER_BYTES`, a body only with `Content-Length` and at most `MAX_BODY_BYTES`, and the whole
-request within `READ_TIMEOUT_SECONDS`. Index queries run in worker threads so a slow database
-does not stall the scheduler.
+aiohttp's web server, on the service's own event loop (loaded only when `--http` is on): it
+parses HTTP/1.1 with bounded request lines, headers and bodies, serves any number of
+connections side by side, and closes a connection that has not sent a whole request within
+`IDLE_SECONDS`, so idle or slow clients cost a socket each and never keep `/healthz` from
+answering. Index queries run in worker threads, bounded in time, so a slow database delays
+only the answers that need it.
 
 The only route that changes anything, `POST /api/fetch`, needs `Authorization: Bearer <token>`
-when a token is configured; without one the server binds loopback addresses only.
+when a token is configured; without one the server binds loopback addresses only, and takes
+fetch requests only for a loopback `Host`. A foreign `Origin` is refused in both cases.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import importlib.resources
@@ -32,41 +33,39 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aiohttp import web
+
 from config.settings import ENV_HTTP_TOKEN, ConfigError, HttpSettings
-from ingest.console.http_wire import (
-    API_POLICY,
-    MAX_HEADER_BYTES,
-    HttpError,
-    HttpRequest,
-    HttpResponse,
-    JsonObject,
-    encode_response,
-    error_response,
-    json_response,
-    read_request,
-)
 from ingest.console.metrics import ServiceGauges, render_metrics
 from ingest.console.status import build_status, status_as_json
-from ingest.records import FailureKind
+from ingest.records import ArticleState, FailureKind, RunTrigger
 from ingest.run.pipeline import RunRequest, SilentObserver
+from storage.articles import ArticleRow
 from storage.corpus import is_corpus_file_name
-from storage.index import ArticleRow, CorpusIndex, DatabaseError, utcnow
+from storage.database import DatabaseError, utcnow
 
 if TYPE_CHECKING:
     from scheduler.service import ServiceState
 
 log = logging.getLogger("source_ingest.http")
 
-READ_TIMEOUT_SECONDS = 10.0
-MAX_CONNECTIONS = 64
+# A connection that has not sent a whole request within this long (idle, or trickling bytes)
+# is closed; so is a kept-alive one that stays idle as long.
+IDLE_SECONDS = 15.0
+MAX_BODY_BYTES = 64 * 1024
 DATABASE_TIMEOUT_SECONDS = 5.0
 # How long POST /api/fetch waits for the run's row (recovery, feed sync and leases come first).
 RUN_ID_WAIT_SECONDS = 5.0
-PAGE_RESOURCE = "httpapi_page.html"
+PAGE_RESOURCE = "status_page.html"
 
-_ARTICLE_PATH = re.compile(r"^/articles/(\d{1,12})$")
 _BEARER = re.compile(r"^Bearer[ \t]+(\S+)[ \t]*$", re.IGNORECASE)
-
+COMMON_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
 # ---- listening address ----------------------------------------------------------------------
@@ -117,7 +116,7 @@ def _is_loopback_name(host: str) -> bool:
 def _bind(listen: Listen) -> socket.socket:
     family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
     try:
-        return socket.create_server((listen.host, listen.port), family=family, backlog=128)
+        return socket.create_server((listen.host, listen.port), family=family, backlog=1024)
     except OSError as exc:
         raise ConfigError(f"cannot serve HTTP on {listen}: {exc.strerror or exc}") from exc
 
@@ -138,133 +137,113 @@ def http_server_task(listen: Listen) -> Callable[[ServiceState], Awaitable[None]
         except ConfigError:
             state.stop.set()
             raise
-        return _serve(_StatusApi(state, _load_page()), sock)
+        return _serve(StatusApi(state, _load_page()), sock)
 
     return start
 
 
 def _load_page() -> str | None:
     try:
-        return importlib.resources.files("ingest").joinpath(PAGE_RESOURCE).read_text("utf-8")
+        return importlib.resources.files("ingest.console").joinpath(PAGE_RESOURCE) \
+            .read_text("utf-8")
     except OSError as exc:
         log.error("status page missing from the installation", extra={
             "event": "http_page_missing", "resource": PAGE_RESOURCE, "error": str(exc)})
         return None
 
 
-async def _serve(api: _StatusApi, sock: socket.socket) -> None:
-    server = await asyncio.start_server(api.connection, sock=sock, limit=MAX_HEADER_BYTES)
-    address = sock.getsockname()
-    log.info("http listening", extra={"event": "http_listening", "host": address[0],
-                                      "port": address[1],
-                                      "token_required": bool(api.token)})
+async def _serve(api: StatusApi, sock: socket.socket) -> None:
+    runner = web.AppRunner(api.application(), handle_signals=False, access_log=None,
+                           keepalive_timeout=IDLE_SECONDS)
+    await runner.setup()
     try:
-        await server.serve_forever()
+        await web.SockSite(runner, sock, shutdown_timeout=1.0).start()
+        address = sock.getsockname()
+        log.info("http listening", extra={"event": "http_listening", "host": address[0],
+                                          "port": address[1],
+                                          "token_required": bool(api.token)})
+        await asyncio.Event().wait()  # until cancelled by the service's stop
     finally:
-        server.close()
-        await api.close_connections()
+        await runner.cleanup()
 
 
 # ---- the API --------------------------------------------------------------------------------
 
-Route = Callable[[HttpRequest], Awaitable[HttpResponse]]
+def json_response(status: HTTPStatus, payload: dict[str, Any],
+                  headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status.value, headers=headers,
+                        body=json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8"),
+                        content_type="application/json", charset="utf-8")
 
 
-class _StatusApi:
+def error_response(status: HTTPStatus, message: str,
+                   headers: dict[str, str] | None = None) -> web.Response:
+    return json_response(status, {"error": message}, headers)
+
+
+class HttpError(Exception):
+    def __init__(self, status: HTTPStatus, message: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _answer_safely(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Errors as JSON with the status that says why; security headers on every answer."""
+    started = time.monotonic()
+    try:
+        response = await handler(request)
+    except HttpError as exc:
+        response = error_response(exc.status, exc.message, exc.headers)
+    except web.HTTPException as exc:  # the router's 404 and 405, aiohttp's 413
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        message = exc.reason if exc.status != 404 else f"no such resource: {request.path[:200]}"
+        response = error_response(HTTPStatus(exc.status), message, headers)
+    except DatabaseError as exc:
+        response = error_response(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+    except Exception:
+        log.exception("http handler failed", extra={"event": "http_error",
+                                                    "path": request.path})
+        response = error_response(HTTPStatus.INTERNAL_SERVER_ERROR,
+                                  "internal error (see the log)")
+    for name, value in COMMON_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Content-Security-Policy", API_POLICY)
+    log.debug("http request", extra={
+        "event": "http_request", "method": request.method, "path": request.path,
+        "status": response.status, "ms": round((time.monotonic() - started) * 1000, 1)})
+    return response
+
+
+class StatusApi:
     def __init__(self, state: ServiceState, page: str | None) -> None:
         self._state = state
         self._page = page
         self._page_policy = _page_policy(page) if page is not None else API_POLICY
-        self._connections: set[asyncio.Task[Any]] = set()
-        self._routes: dict[str, dict[str, Route]] = {
-            "/": {"GET": self._status_page},
-            "/healthz": {"GET": self._healthz},
-            "/readyz": {"GET": self._readyz},
-            "/metrics": {"GET": self._metrics},
-            "/api/status": {"GET": self._status},
-            "/api/articles": {"GET": self._recent_articles},
-            "/api/articles-per-day": {"GET": self._articles_per_day},
-            "/api/failures": {"GET": self._failures},
-            "/api/fetch": {"POST": self._fetch},
-        }
 
     @property
     def token(self) -> str | None:
         return self._state.settings.http.token
 
-    @property
-    def _index(self) -> CorpusIndex:
-        return self._state.index
-
-    async def connection(self, reader: asyncio.StreamReader,
-                         writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._connections.add(task)
-        try:
-            if len(self._connections) > MAX_CONNECTIONS:
-                writer.write(encode_response(
-                    error_response(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections"), True))
-            else:
-                await self._exchange(reader, writer)
-            async with asyncio.timeout(READ_TIMEOUT_SECONDS):
-                await writer.drain()
-        except (ConnectionError, TimeoutError, asyncio.IncompleteReadError):
-            pass  # the client went away or stalled: nobody to answer
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError, TimeoutError):
-                async with asyncio.timeout(1.0):
-                    await writer.wait_closed()
-            if task is not None:
-                self._connections.discard(task)
-
-    async def close_connections(self) -> None:
-        for task in list(self._connections):
-            task.cancel()
-        if self._connections:
-            await asyncio.wait(set(self._connections), timeout=1.0)
-
-    async def _exchange(self, reader: asyncio.StreamReader,
-                        writer: asyncio.StreamWriter) -> None:
-        started = time.monotonic()
-        request: HttpRequest | None = None
-        try:
-            try:
-                async with asyncio.timeout(READ_TIMEOUT_SECONDS):
-                    request = await read_request(reader)
-            except TimeoutError:
-                raise HttpError(HTTPStatus.REQUEST_TIMEOUT,
-                                 "request not received in time") from None
-            response = await self._respond(request)
-        except HttpError as exc:
-            response = error_response(exc.status, exc.message, exc.headers)
-        writer.write(encode_response(response, request is None or request.method != "HEAD"))
-        log.debug("http request", extra={
-            "event": "http_request", "method": request.method if request else None,
-            "path": request.path if request else None, "status": response.status.value,
-            "ms": round((time.monotonic() - started) * 1000, 1)})
-
-    async def _respond(self, request: HttpRequest) -> HttpResponse:
-        methods = ({"GET": self._article_text} if _ARTICLE_PATH.match(request.path)
-                   else self._routes.get(request.path, {}))
-        if not methods:
-            raise HttpError(HTTPStatus.NOT_FOUND, f"no such resource: {request.path[:200]}")
-        route = methods.get("GET" if request.method == "HEAD" else request.method)
-        if route is None:
-            allowed = ", ".join(sorted({*methods, *(["HEAD"] if "GET" in methods else [])}))
-            raise HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"use {allowed}",
-                             (("Allow", allowed),))
-        try:
-            return await route(request)
-        except DatabaseError as exc:
-            return error_response(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
-        except HttpError:
-            raise
-        except Exception:
-            log.exception("http handler failed", extra={"event": "http_error",
-                                                        "path": request.path})
-            return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error (see the log)")
+    def application(self) -> web.Application:
+        app = web.Application(middlewares=[_answer_safely], client_max_size=MAX_BODY_BYTES)
+        app.router.add_get("/", self._status_page)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/api/status", self._status)
+        app.router.add_get("/api/articles", self._recent_articles)
+        app.router.add_get("/api/articles-per-day", self._articles_per_day)
+        app.router.add_get("/api/failures", self._failures)
+        app.router.add_get(r"/articles/{sequence:\d{1,12}}", self._article_text)
+        app.router.add_post("/api/fetch", self._fetch)
+        return app
 
     async def _query(self, call: Callable[[], Any]) -> Any:
         """An index call in a worker thread, bounded in time."""
@@ -276,10 +255,10 @@ class _StatusApi:
 
     # ---- probes ----
 
-    async def _healthz(self, request: HttpRequest) -> HttpResponse:
+    async def _healthz(self, request: web.Request) -> web.Response:
         state = self._state
         alive = state.scheduler_alive()
-        payload: JsonObject = {
+        payload: dict[str, Any] = {
             "status": "ok" if alive else "unhealthy", "scheduler_alive": alive,
             "uptime_seconds": round(time.monotonic() - state.started_at, 1),
             "runs_in_flight": len(state.runs_in_flight), "writer": state.writer.tag}
@@ -287,12 +266,12 @@ class _StatusApi:
             payload["reason"] = "the scheduler has not checked for due feeds recently"
         return json_response(HTTPStatus.OK if alive else HTTPStatus.SERVICE_UNAVAILABLE, payload)
 
-    async def _readyz(self, request: HttpRequest) -> HttpResponse:
+    async def _readyz(self, request: web.Request) -> web.Response:
         reasons = []
         if self._state.stop.is_set():
             reasons.append("the service is stopping")
         try:
-            await self._query(self._index.ping)
+            await self._query(self._state.index.ping)
         except DatabaseError as exc:
             reasons.append(f"database unreachable: {exc}")
         problem = _corpus_dir_problem(self._state.settings.storage.corpus_dir)
@@ -300,32 +279,34 @@ class _StatusApi:
             reasons.append(problem)
         if reasons:
             return json_response(HTTPStatus.SERVICE_UNAVAILABLE,
-                         {"status": "not ready", "reason": "; ".join(reasons),
-                          "reasons": reasons})
+                                 {"status": "not ready", "reason": "; ".join(reasons),
+                                  "reasons": reasons})
         return json_response(HTTPStatus.OK, {"status": "ready"})
 
-    async def _metrics(self, request: HttpRequest) -> HttpResponse:
+    async def _metrics(self, request: web.Request) -> web.Response:
         state = self._state
+        index = state.index
         configured = {feed.name for feed in state.settings.feeds}
-        feeds, articles = await self._query(
-            lambda: (self._index.feed_states(), self._index.article_count()))
+        feeds, articles = await self._query(lambda: (index.feed_states(), index.article_count()))
         gauges = ServiceGauges(
             scheduler_alive=state.scheduler_alive(), runs_in_flight=len(state.runs_in_flight),
             articles_in_index=articles,
             feeds=[feed for feed in feeds if feed.name in configured])
-        return HttpResponse(HTTPStatus.OK, render_metrics(state.metrics, gauges).encode("utf-8"),
-                            "text/plain; version=0.0.4; charset=utf-8")
+        return web.Response(body=render_metrics(state.metrics, gauges).encode("utf-8"),
+                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
     # ---- reading ----
 
-    async def _status(self, request: HttpRequest) -> HttpResponse:
-        runs = request.query_int("runs", 10, 1, 1000)
-        report = await self._query(lambda: build_status(self._state.settings, self._index, runs))
+    async def _status(self, request: web.Request) -> web.Response:
+        runs = _query_int(request, "runs", 10, 1, 1000)
+        report = await self._query(
+            lambda: build_status(self._state.settings, self._state.index, runs))
         return json_response(HTTPStatus.OK, status_as_json(report))
 
-    async def _recent_articles(self, request: HttpRequest) -> HttpResponse:
-        limit = request.query_int("limit", 20, 1, 500)
-        rows: list[ArticleRow] = await self._query(lambda: self._index.recent_articles(limit))
+    async def _recent_articles(self, request: web.Request) -> web.Response:
+        limit = _query_int(request, "limit", 20, 1, 500)
+        rows: list[ArticleRow] = await self._query(
+            lambda: self._state.index.recent_articles(limit))
         return json_response(HTTPStatus.OK, {"articles": [{
             "sequence": row.sequence, "title": row.title, "feed": row.feed, "url": row.url,
             "published": row.published.isoformat() if row.published else None,
@@ -333,54 +314,52 @@ class _StatusApi:
             "file_name": row.file_name, "text_url": f"/articles/{row.sequence}",
         } for row in rows]})
 
-    async def _articles_per_day(self, request: HttpRequest) -> HttpResponse:
-        days = request.query_int("days", 30, 1, 366)
-        counts = dict(await self._query(lambda: self._index.articles_per_day(days)))
+    async def _articles_per_day(self, request: web.Request) -> web.Response:
+        days = _query_int(request, "days", 30, 1, 366)
+        counts = dict(await self._query(lambda: self._state.index.articles_per_day(days)))
         today = utcnow().date()
         series = [(today - timedelta(days=back)).isoformat() for back in range(days - 1, -1, -1)]
-        return json_response(HTTPStatus.OK, {"days": [{"day": day, "articles": counts.get(day, 0)}
-                                              for day in series]})
+        return json_response(HTTPStatus.OK, {"days": [
+            {"day": day, "articles": counts.get(day, 0)} for day in series]})
 
-    async def _failures(self, request: HttpRequest) -> HttpResponse:
-        totals: dict[str, int] = await self._query(self._index.failure_totals)
+    async def _failures(self, request: web.Request) -> web.Response:
+        totals: dict[str, int] = await self._query(self._state.index.failure_totals)
         return json_response(HTTPStatus.OK, {"failures_by_kind": [
             {"kind": kind, "count": count, "explanation": _explanation(kind)}
             for kind, count in sorted(totals.items(), key=lambda item: (-item[1], item[0]))]})
 
-    async def _article_text(self, request: HttpRequest) -> HttpResponse:
-        match = _ARTICLE_PATH.match(request.path)
-        assert match is not None  # routed here only when it matches
-        sequence = int(match.group(1))
-        row: ArticleRow | None = await self._query(lambda: self._index.article(sequence))
+    async def _article_text(self, request: web.Request) -> web.Response:
+        sequence = int(request.match_info["sequence"])
+        row: ArticleRow | None = await self._query(lambda: self._state.index.article(sequence))
         # The path comes from the index row, and only if it is a corpus file name.
-        if row is None or row.state != "stored" or not is_corpus_file_name(row.file_name):
+        if row is None or row.state != ArticleState.STORED \
+                or not is_corpus_file_name(row.file_name):
             raise HttpError(HTTPStatus.NOT_FOUND, f"no stored article {sequence}")
         path = self._state.settings.storage.corpus_dir / row.file_name
         try:
             body = await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError:
             raise HttpError(HTTPStatus.NOT_FOUND,
-                             f"article {sequence}: {row.file_name} is missing from the "
-                             f"corpus folder (run `source-ingest verify`)") from None
-        return HttpResponse(HTTPStatus.OK, body, "text/plain; charset=utf-8",
-                            (("Content-Disposition", f'inline; filename="{row.file_name}"'),))
+                            f"article {sequence}: {row.file_name} is missing from the "
+                            f"corpus folder (run `source-ingest verify`)") from None
+        return web.Response(body=body, content_type="text/plain", charset="utf-8", headers={
+            "Content-Disposition": f'inline; filename="{row.file_name}"'})
 
-    async def _status_page(self, request: HttpRequest) -> HttpResponse:
+    async def _status_page(self, request: web.Request) -> web.Response:
         if self._page is None:
             raise HttpError(HTTPStatus.INTERNAL_SERVER_ERROR,
-                             f"{PAGE_RESOURCE} is missing from the installation")
-        return HttpResponse(HTTPStatus.OK, self._page.encode("utf-8"),
-                            "text/html; charset=utf-8",
-                            (("Content-Security-Policy", self._page_policy),))
+                            f"{PAGE_RESOURCE} is missing from the installation")
+        return web.Response(text=self._page, content_type="text/html", charset="utf-8",
+                            headers={"Content-Security-Policy": self._page_policy})
 
     # ---- changing ----
 
-    async def _fetch(self, request: HttpRequest) -> HttpResponse:
+    async def _fetch(self, request: web.Request) -> web.Response:
         self._check_may_change(request)
         state = self._state
         if state.stop.is_set():
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "the service is stopping")
-        names = _requested_feeds(request)
+        names = _requested_feeds(request, await _read_body(request))
         enabled = [feed.name for feed in state.settings.feeds if feed.enabled]
         if names is not None:
             unknown = [name for name in names if name not in enabled]
@@ -388,9 +367,9 @@ class _StatusApi:
                 return json_response(HTTPStatus.BAD_REQUEST, {
                     "error": f"unknown or disabled feed: {', '.join(unknown)}",
                     "feeds": enabled})
-        watcher = _RunStartWatcher(state.index, state.writer.tag)
-        task = state.start_run(RunRequest(trigger="manual", feed_names=names, due_only=False),
-                               observer=watcher)
+        watcher = _RunStartWatcher()
+        task = state.start_run(RunRequest(trigger=RunTrigger.MANUAL, feed_names=names,
+                                          due_only=False), observer=watcher)
         await asyncio.wait({watcher.run_id, task}, timeout=RUN_ID_WAIT_SECONDS,
                            return_when=asyncio.FIRST_COMPLETED)
         if not watcher.run_id.done() and task.done() and not task.cancelled():
@@ -409,9 +388,9 @@ class _StatusApi:
             else [],
             "status_url": "/api/status"})
 
-    def _check_may_change(self, request: HttpRequest) -> None:
-        host = request.headers.get("host", "")
-        origin = request.headers.get("origin")
+    def _check_may_change(self, request: web.Request) -> None:
+        host = request.headers.get("Host", "")
+        origin = request.headers.get("Origin")
         # Browsers send Origin on cross-site POSTs: a page elsewhere cannot start fetches.
         if origin is not None and origin not in (f"http://{host}", f"https://{host}"):
             raise HttpError(HTTPStatus.FORBIDDEN, "cross-origin request refused")
@@ -420,54 +399,60 @@ class _StatusApi:
             # No token means loopback only; a loopback Host also defeats DNS rebinding.
             if not _is_loopback_name(_host_name(host)):
                 raise HttpError(HTTPStatus.FORBIDDEN,
-                                 "without a configured token only localhost may start fetches")
+                                "without a configured token only localhost may start fetches")
             return
-        match = _BEARER.match(request.headers.get("authorization", ""))
+        match = _BEARER.match(request.headers.get("Authorization", ""))
         given = match.group(1).encode("utf-8") if match else b""
         if not hmac.compare_digest(given, token.encode("utf-8")):
             raise HttpError(HTTPStatus.UNAUTHORIZED,
-                             "missing or wrong token (Authorization: Bearer <token>)",
-                             (("WWW-Authenticate", 'Bearer realm="source-ingest"'),))
+                            "missing or wrong token (Authorization: Bearer <token>)",
+                            {"WWW-Authenticate": 'Bearer realm="source-ingest"'})
 
 
 class _RunStartWatcher(SilentObserver):
-    """Learns the id of the run it observes, and which feeds it claimed.
+    """Learns the id of the run it observes, and which feeds it claimed."""
 
-    `run_fetch` calls `feeds_claimed` right after inserting the run's row, with no await in
-    between, so the newest run owned by this process is that run.
-    """
-
-    def __init__(self, index: CorpusIndex, owner: str) -> None:
-        self._index = index
-        self._owner = owner
+    def __init__(self) -> None:
         self.run_id: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self.claimed: frozenset[str] = frozenset()
 
-    def feeds_claimed(self, names: Sequence[str]) -> None:
-        if self.run_id.done():
-            return
-        self.claimed = frozenset(names)
-        try:
-            runs = self._index.recent_runs(20)
-        except DatabaseError as exc:  # the run goes on; only its id is unknown
-            log.warning("run id unknown", extra={"event": "http_run_id_unknown",
-                                                 "error": str(exc)})
-            self.run_id.set_result(None)
-            return
-        mine = [run.id for run in runs if run.owner == self._owner and run.trigger == "manual"]
-        self.run_id.set_result(mine[0] if mine else None)
+    def feeds_claimed(self, run_id: int, names: Sequence[str]) -> None:
+        if not self.run_id.done():
+            self.claimed = frozenset(names)
+            self.run_id.set_result(run_id)
 
 
-def _requested_feeds(request: HttpRequest) -> tuple[str, ...] | None:
+def _query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    values = request.query.getall(name, [])
+    if not values:
+        return default
+    try:
+        value = int(values[-1])
+    except ValueError:
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"{name}: not a whole number") from None
+    if not low <= value <= high:
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"{name}: must be {low} to {high}")
+    return value
+
+
+async def _read_body(request: web.Request) -> bytes:
+    if "Transfer-Encoding" in request.headers:
+        raise HttpError(HTTPStatus.LENGTH_REQUIRED, "send the body with Content-Length")
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                        f"request body exceeds {MAX_BODY_BYTES} bytes")
+    return await request.read()
+
+
+def _requested_feeds(request: web.Request, body: bytes) -> tuple[str, ...] | None:
     """The feed names of a fetch request's JSON body; None for every enabled feed."""
-    if not request.body.strip():
+    if not body.strip():
         return None
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
+    if request.content_type != "application/json":
         raise HttpError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the body as application/json")
     try:
-        payload = json.loads(request.body)
-    except (UnicodeDecodeError, ValueError):
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise HttpError(HTTPStatus.BAD_REQUEST, "the body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise HttpError(HTTPStatus.BAD_REQUEST, 'expected an object: {"feeds": [...]}')
@@ -480,7 +465,7 @@ def _requested_feeds(request: HttpRequest) -> tuple[str, ...] | None:
     if not isinstance(feeds, list) or not feeds or not all(
             isinstance(name, str) and name for name in feeds):
         raise HttpError(HTTPStatus.BAD_REQUEST,
-                         "feeds: a non-empty list of feed names (omit it for every feed)")
+                        "feeds: a non-empty list of feed names (omit it for every feed)")
     return tuple(dict.fromkeys(feeds))
 
 
@@ -523,4 +508,3 @@ def _page_policy(page: str) -> str:
     return (f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
             "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
             "frame-ancestors 'none'")
-

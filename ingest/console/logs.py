@@ -93,8 +93,9 @@ def configure_logging(stream: TextIO | None = None, level: int = logging.INFO,
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
-    # APScheduler's own records are useful for operators, in the same format.
-    scheduler_log = logging.getLogger("apscheduler")
-    scheduler_log.handlers[:] = [handler]
-    scheduler_log.setLevel(logging.WARNING)
-    scheduler_log.propagate = False
+    # APScheduler's and aiohttp's own warnings are useful for operators, in the same format.
+    for library in ("apscheduler", "aiohttp"):
+        library_log = logging.getLogger(library)
+        library_log.handlers[:] = [handler]
+        library_log.setLevel(logging.WARNING)
+        library_log.propagate = False

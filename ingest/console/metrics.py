@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ingest.run.pipeline import RunSummary
-from storage.index import FeedState
+from storage.feeds import FeedState
 
 # Seconds for one HTTP exchange (one hop, body included), from a fast local feed to the
 # fetcher's total timeout.

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TextIO
 
-from ingest.records import FailureKind
+from ingest.records import EntryOutcome, FailureKind
 
 log = logging.getLogger("source_ingest.progress")
 
@@ -25,7 +25,7 @@ class TerminalProgress:
         self._outcomes: Counter[str] = Counter()
         self._last_draw = 0.0
 
-    def feeds_claimed(self, names: Sequence[str]) -> None:
+    def feeds_claimed(self, run_id: int, names: Sequence[str]) -> None:
         self._feeds_total = len(names)
         self._draw(force=True)
 
@@ -33,7 +33,7 @@ class TerminalProgress:
         self._entries_total += new_entries
         self._draw()
 
-    def entry_done(self, feed: str, outcome: str) -> None:
+    def entry_done(self, feed: str, outcome: EntryOutcome) -> None:
         self._outcomes[outcome] += 1
         self._draw()
 
@@ -56,11 +56,12 @@ class TerminalProgress:
         bar_width = 24
         filled = int(bar_width * min(done / total, 1.0)) if self._entries_total else 0
         bar = "#" * filled + "-" * (bar_width - filled)
-        failed = self._outcomes["failed"] + self._outcomes["retry"]
+        outcomes = self._outcomes
+        failed = outcomes[EntryOutcome.FAILED] + outcomes[EntryOutcome.RETRY]
+        duplicates = outcomes[EntryOutcome.DUPLICATE] + outcomes[EntryOutcome.NEAR_DUPLICATE]
         line = (f"[{bar}] feeds {self._feeds_done}/{self._feeds_total} "
-                f"articles {done}/{self._entries_total} stored {self._outcomes['stored']} "
-                f"dup {self._outcomes['duplicate'] + self._outcomes['near_duplicate']} "
-                f"failed {failed}")
+                f"articles {done}/{self._entries_total} "
+                f"stored {outcomes[EntryOutcome.STORED]} dup {duplicates} failed {failed}")
         self._stream.write("\r" + line[: self._width - 1].ljust(self._width - 1))
         self._stream.flush()
 
@@ -77,13 +78,13 @@ class LogProgress:
         self._done = 0
         self._last = time.monotonic()
 
-    def feeds_claimed(self, names: Sequence[str]) -> None:
+    def feeds_claimed(self, run_id: int, names: Sequence[str]) -> None:
         self._feeds_total = len(names)
 
     def entries_found(self, feed: str, new_entries: int) -> None:
         self._entries_total += new_entries
 
-    def entry_done(self, feed: str, outcome: str) -> None:
+    def entry_done(self, feed: str, outcome: EntryOutcome) -> None:
         self._done += 1
         self._report_if_due()
 

@@ -8,7 +8,11 @@ from typing import Any
 
 from config.settings import Settings
 from ingest.console.logs import redact_secrets
-from storage.index import CorpusIndex, FeedState, RunRow, utcnow
+from ingest.records import RunState
+from storage.database import utcnow
+from storage.feeds import FeedState
+from storage.index import CorpusIndex
+from storage.runs import RunRow
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ def render_status(report: StatusReport, width: int = 80) -> str:
             f"{c.entries_seen:7d} {c.articles_stored:6d} {c.duplicates + c.near_duplicates:4d} "
             f"{c.failures:5d}", width))
         extra = []
-        if run.state != "finished":
+        if run.state != RunState.FINISHED:
             extra.append(run.state)
         if c.filtered:
             extra.append(f"filtered {c.filtered}")

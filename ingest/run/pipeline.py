@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import random
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -22,23 +21,20 @@ import httpx
 
 from config.settings import FeedSettings, Settings
 from ingest.fetch.client import Observe, PageFetcher
-from ingest.records import FailureKind, FeedEntry, IngestFailure
+from ingest.records import EntryOutcome, FailureKind, FeedEntry, IngestFailure, RunState, RunTrigger
+from ingest.run.database_lane import DatabaseLane
 from ingest.run.poll_recorder import PollRecorder
 from ingest.run.store import Storage, StoreRequest, store_batch
 from ingest.run.store_lane import StoreLane
 from ingest.run.topic_filter import rejection_reason
 from ingest.run.worker_pool import ExtractionPool, cpu_cores
 from ingest.urls import normalize_url
-from storage.index import (
-    SCHEDULED_CLAIM_BATCH,
-    CorpusIndex,
-    DatabaseError,
-    FeedState,
-    RunCounts,
-    poll_success,
-    utcnow,
-)
+from scheduler.policy import SchedulePolicy
+from storage.database import DatabaseError, utcnow
+from storage.feeds import SCHEDULED_CLAIM_BATCH, FeedState
+from storage.index import CorpusIndex
 from storage.recovery import WriterIdentity, recover_interrupted_writes
+from storage.runs import RunCounts
 
 log = logging.getLogger("source_ingest.pipeline")
 
@@ -52,7 +48,7 @@ PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 @dataclass(frozen=True)
 class RunRequest:
-    trigger: str  # "schedule" or "manual"
+    trigger: RunTrigger
     feed_names: tuple[str, ...] | None = None  # None: every configured feed
     due_only: bool = True  # scheduled runs poll due feeds; a manual fetch polls them now
 
@@ -60,8 +56,8 @@ class RunRequest:
 @dataclass(frozen=True)
 class RunSummary:
     run_id: int | None
-    trigger: str
-    state: str
+    trigger: RunTrigger
+    state: RunState
     counts: RunCounts
     failures_by_kind: dict[str, int]
     busy_feeds: tuple[str, ...]
@@ -69,22 +65,22 @@ class RunSummary:
 
 
 class RunObserver(Protocol):
-    """Progress of a run, for a progress bar or log lines."""
+    """Progress of a run, for a progress bar, log lines or the HTTP API."""
 
-    def feeds_claimed(self, names: Sequence[str]) -> None: ...
+    def feeds_claimed(self, run_id: int, names: Sequence[str]) -> None: ...
     def entries_found(self, feed: str, new_entries: int) -> None: ...
-    def entry_done(self, feed: str, outcome: str) -> None: ...
+    def entry_done(self, feed: str, outcome: EntryOutcome) -> None: ...
     def feed_done(self, feed: str, failure: FailureKind | None) -> None: ...
 
 
 class SilentObserver:
-    def feeds_claimed(self, names: Sequence[str]) -> None:
+    def feeds_claimed(self, run_id: int, names: Sequence[str]) -> None:
         pass
 
     def entries_found(self, feed: str, new_entries: int) -> None:
         pass
 
-    def entry_done(self, feed: str, outcome: str) -> None:
+    def entry_done(self, feed: str, outcome: EntryOutcome) -> None:
         pass
 
     def feed_done(self, feed: str, failure: FailureKind | None) -> None:
@@ -96,28 +92,31 @@ class _RunTally:
     """What one run did so far; owned by that run alone."""
 
     run_id: int
-    outcomes: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[EntryOutcome] = field(default_factory=Counter)
     failure_kinds: Counter[str] = field(default_factory=Counter)
     feeds_polled: int = 0
     entries_seen: int = 0
 
     def counts(self) -> RunCounts:
+        outcomes = self.outcomes
         return RunCounts(
             feeds_polled=self.feeds_polled, entries_seen=self.entries_seen,
-            articles_stored=self.outcomes["stored"], duplicates=self.outcomes["duplicate"],
-            near_duplicates=self.outcomes["near_duplicate"],
-            filtered=self.outcomes["filtered"], failures=sum(self.failure_kinds.values()))
+            articles_stored=outcomes[EntryOutcome.STORED],
+            duplicates=outcomes[EntryOutcome.DUPLICATE],
+            near_duplicates=outcomes[EntryOutcome.NEAR_DUPLICATE],
+            filtered=outcomes[EntryOutcome.FILTERED], failures=sum(self.failure_kinds.values()))
 
 
 @dataclass(frozen=True)
 class _RunContext:
     settings: Settings
     index: CorpusIndex
+    database: DatabaseLane  # every index call from here goes through it, off the event loop
     fetcher: PageFetcher
     writer: WriterIdentity
     observer: RunObserver
     tally: _RunTally
-    rng: random.Random
+    policy: SchedulePolicy
     extraction: ExtractionPool
     stores: StoreLane[StoreRequest]
     polls: PollRecorder
@@ -133,31 +132,43 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
                     transport: httpx.AsyncBaseTransport | None = None,
                     observe_fetch: Observe | None = None) -> RunSummary | None:
     """Run one fetch. Returns None for a scheduled run that found no feed due."""
-    observer = observer or SilentObserver()
+    database = DatabaseLane()
+    try:
+        return await _run(settings, index, database, request, writer,
+                          observer=observer or SilentObserver(), stop=stop, transport=transport,
+                          observe_fetch=observe_fetch)
+    finally:
+        database.close()
+
+
+async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
+               request: RunRequest, writer: WriterIdentity, *, observer: RunObserver,
+               stop: asyncio.Event | None, transport: httpx.AsyncBaseTransport | None,
+               observe_fetch: Observe | None) -> RunSummary | None:
     started = time.monotonic()
     now = utcnow()
-    recover_interrupted_writes(index, settings.storage.corpus_dir, writer, now,
-                               settings.schedule.lease_seconds)
+    await database.call(recover_interrupted_writes, index, settings.storage.corpus_dir, writer,
+                        now, settings.schedule.lease_seconds)
     configured = [feed for feed in settings.feeds if feed.enabled]
-    index.sync_feeds(configured, now)
+    await database.call(index.sync_feeds, configured, now)
     names = request.feed_names if request.feed_names is not None else tuple(
         feed.name for feed in configured)
-    claimed = index.claim_feeds(writer.tag, now, settings.schedule.lease_seconds, names=names,
-                                due_only=request.due_only,
-                                limit=_claim_batch(settings) if request.due_only else None)
+    claimed = await database.call(
+        index.claim_feeds, writer.tag, now, settings.schedule.lease_seconds, names=names,
+        due_only=request.due_only, limit=_claim_batch(settings) if request.due_only else None)
     claimed_names = {state.name for state in claimed}
-    held = [state.name for state in claimed]  # grows as a scheduled run claims more
     busy = tuple(name for name in names if name not in claimed_names) if not request.due_only \
         else ()
-    if not claimed and request.trigger == "schedule":
+    if not claimed and request.trigger is RunTrigger.SCHEDULE:
         return None
-    run_id = index.start_run(request.trigger, writer.tag, now)
+    run_id = await database.call(index.start_run, request.trigger, writer.tag, now)
     tally = _RunTally(run_id=run_id)
     log.info("run started", extra={"event": "run_started", "run_id": run_id,
                                    "trigger": request.trigger, "feeds": len(claimed),
                                    "busy_feeds": list(busy)})
-    observer.feeds_claimed([state.name for state in claimed])
-    state = "interrupted"
+    observer.feeds_claimed(run_id, [state.name for state in claimed])
+    held = [state.name for state in claimed]  # grows as a scheduled run claims more
+    state = RunState.INTERRUPTED
     extraction = ExtractionPool()
     dedupe = settings.dedupe
     storage = Storage(index=index, corpus_dir=settings.storage.corpus_dir, writer=writer.tag,
@@ -165,21 +176,22 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
                       near_duplicate_threshold=dedupe.near_duplicate_threshold,
                       store_near_duplicates=dedupe.store_near_duplicates)
     stores: StoreLane[StoreRequest] = StoreLane(functools.partial(store_batch, storage))
-    polls = PollRecorder(functools.partial(index.record_poll_successes, owner=writer.tag))
+    polls = PollRecorder(functools.partial(database.call, index.record_poll_successes,
+                                           owner=writer.tag))
     try:
         async with PageFetcher(settings.fetch, transport=transport,
                                observe=observe_fetch) as fetcher:
-            context = _RunContext(settings=settings, index=index, fetcher=fetcher,
-                                  writer=writer, observer=observer, tally=tally,
-                                  rng=random.Random(), extraction=extraction, stores=stores,
-                                  polls=polls,
+            context = _RunContext(settings=settings, index=index, database=database,
+                                  fetcher=fetcher, writer=writer, observer=observer,
+                                  tally=tally, policy=SchedulePolicy(settings.schedule),
+                                  extraction=extraction, stores=stores, polls=polls,
                                   pages_in_hand=asyncio.Semaphore(
                                       settings.fetch.max_concurrency + 2 * cpu_cores()))
             work = asyncio.ensure_future(
                 _poll_claimed_feeds(context, request, names, claimed, held))
             state = await _until_stopped(work, stop, context, held)
     except DatabaseError:
-        state = "failed"
+        state = RunState.FAILED
         raise
     finally:
         try:
@@ -190,11 +202,11 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
         # Best effort: when the database itself failed these may fail too, and the leases
         # then simply expire.
         with contextlib.suppress(DatabaseError):
-            polls.flush()  # feeds polled before a stop
-            if state != "finished":
-                for name in held:
-                    index.release_feed(name, writer.tag)
-            index.finish_run(run_id, tally.counts(), state, utcnow())
+            await polls.flush()  # feeds polled before a stop
+        with contextlib.suppress(DatabaseError):
+            if state is not RunState.FINISHED:
+                await database.call(_release_feeds, index, held, writer.tag)
+            await database.call(index.finish_run, run_id, tally.counts(), state, utcnow())
     summary = RunSummary(run_id=run_id, trigger=request.trigger, state=state,
                          counts=tally.counts(), failures_by_kind=dict(tally.failure_kinds),
                          busy_feeds=busy, duration_seconds=time.monotonic() - started)
@@ -205,8 +217,13 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
     return summary
 
 
+def _release_feeds(index: CorpusIndex, names: Sequence[str], owner: str) -> None:
+    for name in names:
+        index.release_feed(name, owner)
+
+
 async def _until_stopped(work: asyncio.Future[None], stop: asyncio.Event | None,
-                         context: _RunContext, names: list[str]) -> str:
+                         context: _RunContext, names: list[str]) -> RunState:
     """Wait for the run, renewing leases; on stop, cancel what is in flight."""
     renewer = asyncio.create_task(_renew_leases(context, names))
     stopper = asyncio.create_task(stop.wait()) if stop is not None else None
@@ -217,11 +234,11 @@ async def _until_stopped(work: asyncio.Future[None], stop: asyncio.Event | None,
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         if work.done():
             work.result()
-            return "finished"
+            return RunState.FINISHED
         work.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await work
-        return "interrupted"
+        return RunState.INTERRUPTED
     finally:
         if not work.done():
             work.cancel()
@@ -241,6 +258,7 @@ async def _poll_claimed_feeds(context: _RunContext, request: RunRequest, names: 
     settings = context.settings
     pending = {asyncio.ensure_future(_process_feed(context, settings.feed(s.name), s))
                for s in claimed}
+    held_names = set(held)
     try:
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -249,12 +267,15 @@ async def _poll_claimed_feeds(context: _RunContext, request: RunRequest, names: 
             if not request.due_only:
                 continue
             room = _claim_batch(settings) - len(pending)
+            if room <= 0:
+                continue
             # Feeds this run already holds stay due until their poll is recorded: skip them.
-            others = [name for name in names if name not in held]
-            more = context.index.claim_feeds(context.writer.tag, utcnow(),
-                                             settings.schedule.lease_seconds, names=others,
-                                             due_only=True, limit=room) if room > 0 else []
+            others = [name for name in names if name not in held_names]
+            more = await context.database.call(
+                context.index.claim_feeds, context.writer.tag, utcnow(),
+                settings.schedule.lease_seconds, names=others, due_only=True, limit=room)
             held.extend(s.name for s in more)
+            held_names.update(s.name for s in more)
             pending |= {asyncio.ensure_future(_process_feed(context, settings.feed(s.name), s))
                         for s in more}
     finally:
@@ -269,7 +290,8 @@ async def _renew_leases(context: _RunContext, names: list[str]) -> None:
     while True:
         await asyncio.sleep(lease / 3)
         until = utcnow() + timedelta(seconds=lease)
-        context.index.renew_leases(context.writer.tag, names, until)
+        await context.database.call(context.index.renew_leases, context.writer.tag,
+                                    list(names), until)
 
 
 async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedState) -> None:
@@ -296,32 +318,37 @@ async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedSta
                 log.warning("feed recovered", extra={"event": "feed_warning", "feed": feed.name,
                                                      "detail": warning})
     except IngestFailure as failure:
-        _record_feed_failure(context, feed, failure)
+        await _record_feed_failure(context, feed, failure)
         return
     except DatabaseError:
         raise
     except Exception as exc:
         log.exception("feed crashed", extra={"event": "feed_internal_error", "feed": feed.name})
-        _record_feed_failure(context, feed, IngestFailure(
+        await _record_feed_failure(context, feed, IngestFailure(
             FailureKind.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"))
         return
     tally.entries_seen += len(entries)
-    settled = context.index.settled_entry_keys(
-        feed.name, [entry.key for entry in entries], context.settings.schedule.max_entry_attempts)
-    new_entries = [entry for entry in entries if entry.key not in settled]
+    new_entries: list[FeedEntry] = []
+    stored: dict[str, int] = {}
+    if entries:  # a feed that answered 304: no database work at all
+        settled = await context.database.call(
+            context.index.settled_entry_keys, feed.name, [entry.key for entry in entries],
+            context.settings.schedule.max_entry_attempts)
+        new_entries = [entry for entry in entries if entry.key not in settled]
+        if new_entries:
+            # One query for the feed instead of one per entry.
+            stored = await context.database.call(
+                context.index.stored_sequences_for_urls,
+                [_normal(entry.url) or "" for entry in new_entries if entry.url])
     context.observer.entries_found(feed.name, len(new_entries))
-    # One query for the feed instead of one per entry, on the event loop.
-    stored = context.index.stored_sequences_for_urls(
-        [_normal(entry.url) or "" for entry in new_entries if entry.url])
     outcomes = await asyncio.gather(*(_process_entry(context, feed, entry, stored)
                                       for entry in new_entries))
     # Keep the validators only when every entry is settled: otherwise the next poll would get
     # a 304 and never see the entries that should be retried.
-    keep_validators = "retry" not in outcomes
-    await context.polls.record(poll_success(
-        feed, utcnow(), context.settings.schedule,
-        etag=response.etag if keep_validators else None,
-        last_modified=response.last_modified if keep_validators else None, rng=context.rng))
+    keep_validators = EntryOutcome.RETRY not in outcomes
+    await context.polls.record(context.policy.poll_success(
+        feed, utcnow(), etag=response.etag if keep_validators else None,
+        last_modified=response.last_modified if keep_validators else None))
     # A poll that found nothing new is the common case (1,000 feeds every 15 minutes): a line
     # for each at INFO drowned what happened, so it is at DEBUG (--log-level debug).
     log.log(logging.INFO if new_entries else logging.DEBUG, "feed polled",
@@ -331,15 +358,16 @@ async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedSta
     context.observer.feed_done(feed.name, None)
 
 
-def _record_feed_failure(context: _RunContext, feed: FeedSettings,
-                         failure: IngestFailure) -> None:
+async def _record_feed_failure(context: _RunContext, feed: FeedSettings,
+                               failure: IngestFailure) -> None:
     now = utcnow()
+    index = context.index
     context.tally.failure_kinds[failure.kind.value] += 1
-    context.index.record_failure(context.tally.run_id, feed.name, feed.url, failure.kind.value,
-                                 failure.detail, now)
-    state = context.index.record_poll_failure(feed, context.writer.tag, now,
-                                              context.settings.schedule, failure.kind.value,
-                                              failure.detail, context.rng)
+    await context.database.call(index.record_failure, context.tally.run_id, feed.name,
+                                feed.url, failure.kind.value, failure.detail, now)
+    state = await context.database.call(
+        index.record_poll_failure, feed.name, context.writer.tag, now, failure.kind.value,
+        failure.detail, context.policy.after_failure(feed, now))
     log.warning("feed failed", extra={
         "event": "feed_failed", "feed": feed.name, "kind": failure.kind.value,
         "detail": failure.detail, "consecutive_failures": state.consecutive_failures,
@@ -353,11 +381,11 @@ def _record_feed_failure(context: _RunContext, feed: FeedSettings,
 
 
 async def _process_entry(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
-                         stored_urls: dict[str, int]) -> str:
+                         stored_urls: dict[str, int]) -> EntryOutcome:
     try:
         outcome = await _ingest_entry(context, feed, entry, stored_urls)
     except IngestFailure as failure:
-        outcome = _record_entry_failure(context, feed, entry, failure)
+        outcome = await _record_entry_failure(context, feed, entry, failure)
     except DatabaseError:
         raise  # the database is gone: the run cannot record anything more
     except Exception as exc:
@@ -365,24 +393,25 @@ async def _process_entry(context: _RunContext, feed: FeedSettings, entry: FeedEn
         log.exception("article crashed", extra={"event": "article_internal_error",
                                                 "feed": feed.name, "url": entry.url})
         failure = IngestFailure(FailureKind.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
-        outcome = _record_entry_failure(context, feed, entry, failure)
+        outcome = await _record_entry_failure(context, feed, entry, failure)
     _count_outcome(context, feed, outcome)
     return outcome
 
 
-def _count_outcome(context: _RunContext, feed: FeedSettings, outcome: str) -> None:
+def _count_outcome(context: _RunContext, feed: FeedSettings, outcome: EntryOutcome) -> None:
     context.tally.outcomes[outcome] += 1
     context.observer.entry_done(feed.name, outcome)
 
 
-def _record_entry_failure(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
-                          failure: IngestFailure) -> str:
-    outcome = "retry" if failure.kind.is_transient else "failed"
+async def _record_entry_failure(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
+                                failure: IngestFailure) -> EntryOutcome:
+    outcome = EntryOutcome.RETRY if failure.kind.is_transient else EntryOutcome.FAILED
     context.tally.failure_kinds[failure.kind.value] += 1
-    context.index.record_failure(context.tally.run_id, feed.name, entry.url, failure.kind.value,
-                                 failure.detail, utcnow())
-    context.index.record_entry(feed.name, entry.key, _normal(entry.url), outcome,
-                               failure_kind=failure.kind.value)
+    index = context.index
+    await context.database.call(index.record_failure, context.tally.run_id, feed.name,
+                                entry.url, failure.kind.value, failure.detail, utcnow())
+    await context.database.call(index.record_entry, feed.name, entry.key, _normal(entry.url),
+                                outcome, failure_kind=failure.kind.value)
     log.warning("article failed", extra={"event": "article_failed", "feed": feed.name,
                                          "url": entry.url, "kind": failure.kind.value,
                                          "detail": failure.detail})
@@ -394,13 +423,13 @@ def _normal(url: str | None) -> str | None:
 
 
 async def _ingest_entry(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
-                        stored_urls: dict[str, int]) -> str:
+                        stored_urls: dict[str, int]) -> EntryOutcome:
     """`stored_urls`: the entries' URLs already stored when the feed was read."""
     if entry.url is None:
         raise IngestFailure(FailureKind.ENTRY_WITHOUT_LINK, f"entry {entry.key[:80]!r}")
     url = normalize_url(entry.url)
     if url in stored_urls:
-        return _settle(context, feed, entry, "duplicate")
+        return await _settle(context, feed, entry, EntryOutcome.DUPLICATE, stored_urls[url])
     async with context.pages_in_hand:
         response = await context.fetcher.fetch(entry.url, allowed_types=PAGE_TYPES)
         if not response.body.strip():
@@ -418,17 +447,17 @@ async def _ingest_entry(context: _RunContext, feed: FeedSettings, entry: FeedEnt
         log.info("article filtered out", extra={
             "event": "article_filtered", "feed": feed.name, "url": entry.url,
             "reason": reason})
-        return _settle(context, feed, entry, "filtered")
+        return await _settle(context, feed, entry, EntryOutcome.FILTERED)
     request = StoreRequest(feed=feed.name, entry_key=entry.key, entry_url=url,
                            article=article, signature=extraction.signature)
     return await context.stores.store(request, late=functools.partial(_count_outcome,
                                                                       context, feed))
 
 
-def _settle(context: _RunContext, feed: FeedSettings, entry: FeedEntry, outcome: str,
-            sequence: int | None = None) -> str:
-    context.index.record_entry(feed.name, entry.key, _normal(entry.url), outcome,
-                               sequence=sequence)
+async def _settle(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
+                  outcome: EntryOutcome, sequence: int | None = None) -> EntryOutcome:
+    await context.database.call(context.index.record_entry, feed.name, entry.key,
+                                _normal(entry.url), outcome, sequence=sequence)
     log.info(f"article {outcome}", extra={"event": f"article_{outcome}", "feed": feed.name,
                                          "url": entry.url, "of": sequence})
     return outcome

@@ -1,11 +1,11 @@
-"""Successful polls, recorded a batch per transaction on the event loop."""
+"""Successful polls, recorded a batch per transaction (on the database lane)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-from storage.index import PollSuccess
+from storage.feeds import PollSuccess
 
 
 class PollRecorder:
@@ -19,43 +19,49 @@ class PollRecorder:
     and `flush` at the end of a run writes whatever is still waiting.
     """
 
-    def __init__(self, write: Callable[[Sequence[PollSuccess]], None], *,
+    def __init__(self, write: Callable[[Sequence[PollSuccess]], Awaitable[None]], *,
                  max_batch: int = 64, gather_seconds: float = 0.05) -> None:
         self._write = write
         self._max_batch = max_batch
         self._gather_seconds = gather_seconds
         self._waiting: list[tuple[PollSuccess, asyncio.Future[None]]] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._writes: set[asyncio.Task[Exception | None]] = set()
 
     async def record(self, poll: PollSuccess) -> None:
         loop = asyncio.get_running_loop()
         written: asyncio.Future[None] = loop.create_future()
         self._waiting.append((poll, written))
         if len(self._waiting) >= self._max_batch:
-            self._flush_quietly()
+            self._start_write()
         elif self._timer is None:
-            self._timer = loop.call_later(self._gather_seconds, self._flush_quietly)
+            self._timer = loop.call_later(self._gather_seconds, self._start_write)
         await asyncio.shield(written)
 
-    def flush(self) -> None:
-        """Write every poll waiting, now; raises what the write raised."""
-        failure = self._write_waiting()
-        if failure is not None:
-            raise failure
+    async def flush(self) -> None:
+        """Write every poll waiting, now, and wait for the writes under way; raises what the
+        last failed write raised."""
+        self._start_write()
+        results = await asyncio.gather(*self._writes) if self._writes else []
+        failures = [result for result in results if result is not None]
+        if failures:
+            raise failures[-1]
 
-    def _flush_quietly(self) -> None:
-        # From the timer: the failure reaches the callers through their futures.
-        self._write_waiting()
-
-    def _write_waiting(self) -> Exception | None:
+    def _start_write(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         batch, self._waiting = self._waiting, []
         if not batch:
-            return None
+            return
+        task = asyncio.get_running_loop().create_task(self._write_batch(batch))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write_batch(self, batch: list[tuple[PollSuccess, asyncio.Future[None]]]
+                           ) -> Exception | None:
         try:
-            self._write([poll for poll, _ in batch])
+            await self._write([poll for poll, _ in batch])
         except Exception as exc:
             for _, written in batch:
                 if not written.done():

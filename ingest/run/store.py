@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
-from ingest.records import Article, FailureKind, IngestFailure
+from ingest.records import Article, ArticleState, EntryOutcome, FailureKind, IngestFailure
+from storage.articles import DuplicateArticle, NewArticle, StoreLookup
 from storage.corpus import corpus_file_name, sync_corpus_directory, write_corpus_file
-from storage.index import (
-    CorpusIndex,
-    DuplicateArticle,
-    EntryRecord,
-    NewArticle,
-    StoreLookup,
-)
+from storage.entries import EntryRecord
+from storage.index import CorpusIndex
 
 if TYPE_CHECKING:
     from ingest.dedupe.near_duplicates import TextSignature
@@ -59,16 +56,23 @@ class Storage:
     store_near_duplicates: bool
 
 
-# What storing one request came to: "stored", "duplicate" or "near_duplicate", or the
-# exception (an IngestFailure of that article, or a DatabaseError) to raise for it.
-StoreResult = str | Exception
+# What storing one request came to: stored, duplicate or near duplicate, or the exception (an
+# IngestFailure of that article, or a DatabaseError) to raise for it.
+StoreResult = EntryOutcome | Exception
+
+
+class _Decision(StrEnum):
+    STORE = "store"
+    DUPLICATE = "duplicate"
+    NEAR_DUPLICATE = "near_duplicate"
+    ALONE = "alone"  # another process is writing the same article: settled on its own
 
 
 @dataclass(frozen=True)
 class _Verdict:
     """What the batch decided for one request before anything is written."""
 
-    outcome: str  # "store", "duplicate", "near_duplicate", "alone"
+    decision: _Decision
     sequence: int | None = None  # the earlier article, for a duplicate
     of_batch: int | None = None  # or the position of the earlier article in this batch
 
@@ -92,7 +96,7 @@ def _store_together(storage: Storage, requests: list[StoreRequest]) -> list[Stor
         [band for request in requests if request.signature is not None
          for band in request.signature.bands] if storage.near_duplicates else [])
     verdicts = _verdicts(storage, requests, lookup)
-    accepted = [i for i, verdict in enumerate(verdicts) if verdict.outcome == "store"]
+    accepted = [i for i, verdict in enumerate(verdicts) if verdict.decision is _Decision.STORE]
     try:
         reserved = index.reserve_articles([_new_article(requests[i]) for i in accepted],
                                           storage.writer, corpus_file_name)
@@ -112,11 +116,11 @@ def _store_together(storage: Storage, requests: list[StoreRequest]) -> list[Stor
     records: list[EntryRecord] = []
     recorded: list[StoreRequest] = []
     for i, (request, verdict) in enumerate(zip(requests, verdicts, strict=True)):
-        if i in results or verdict.outcome == "alone":
+        if i in results or verdict.decision is _Decision.ALONE:
             continue
-        if verdict.outcome == "store":
+        if verdict.decision is _Decision.STORE:
             sequence: int | None = sequences[i]
-            outcome = "stored"
+            outcome = EntryOutcome.STORED
         else:
             sequence = verdict.sequence
             if verdict.of_batch is not None:
@@ -125,7 +129,7 @@ def _store_together(storage: Storage, requests: list[StoreRequest]) -> list[Stor
                     results[i] = IngestFailure(FailureKind.STORAGE_ERROR,
                                                "the same article could not be written")
                     continue
-            outcome = verdict.outcome
+            outcome = EntryOutcome(verdict.decision.value)
         results[i] = outcome
         records.append(EntryRecord(request.feed, request.entry_key, request.entry_url,
                                    outcome, sequence))
@@ -135,7 +139,7 @@ def _store_together(storage: Storage, requests: list[StoreRequest]) -> list[Stor
     for request, record in zip(recorded, records, strict=True):
         _log_outcome(request, record.status, record.sequence)
     for i, verdict in enumerate(verdicts):
-        if verdict.outcome == "alone":
+        if verdict.decision is _Decision.ALONE:
             results[i] = store_alone(storage, requests[i])
     return [results[i] for i in range(len(requests))]
 
@@ -150,20 +154,20 @@ def _verdicts(storage: Storage, requests: list[StoreRequest],
         content_hash = request.article.content_hash
         holder = lookup.holders.get(content_hash)
         if content_hash in batch_hashes:
-            verdicts.append(_Verdict("duplicate", of_batch=batch_hashes[content_hash]))
+            verdicts.append(_Verdict(_Decision.DUPLICATE, of_batch=batch_hashes[content_hash]))
             continue
         if holder is not None:
-            if holder.state == "stored" or holder.writer == storage.writer:
-                verdicts.append(_Verdict("duplicate", sequence=holder.sequence))
+            if holder.state == ArticleState.STORED or holder.writer == storage.writer:
+                verdicts.append(_Verdict(_Decision.DUPLICATE, sequence=holder.sequence))
             else:
                 # Another process is writing it: wait for that one alone, outside the batch.
-                verdicts.append(_Verdict("alone"))
+                verdicts.append(_Verdict(_Decision.ALONE))
             continue
         near = _near_duplicate(storage, request, lookup, batch_bands)
         if near is not None and not storage.store_near_duplicates:
             verdicts.append(near)
             continue
-        verdicts.append(_Verdict("store"))
+        verdicts.append(_Verdict(_Decision.STORE))
         batch_hashes[content_hash] = position
         if request.signature is not None:
             for band in request.signature.bands:
@@ -187,9 +191,9 @@ def _near_duplicate(storage: Storage, request: StoreRequest, lookup: StoreLookup
     in_index = best_near_duplicate(signature, stored, threshold)
     in_batch = best_near_duplicate(signature, earlier, threshold)
     if in_batch is not None and (in_index is None or in_batch[1] > in_index[1]):
-        return _Verdict("near_duplicate", of_batch=in_batch[0])
+        return _Verdict(_Decision.NEAR_DUPLICATE, of_batch=in_batch[0])
     if in_index is not None:
-        return _Verdict("near_duplicate", sequence=in_index[0])
+        return _Verdict(_Decision.NEAR_DUPLICATE, sequence=in_index[0])
     return None
 
 
@@ -209,18 +213,18 @@ def store_alone(storage: Storage, request: StoreRequest) -> StoreResult:
         return exc
 
 
-def _store_alone(storage: Storage, request: StoreRequest) -> str:
+def _store_alone(storage: Storage, request: StoreRequest) -> EntryOutcome:
     index, article, signature = storage.index, request.article, request.signature
     existing = index.sequence_for_hash(article.content_hash, storage.writer)
     if existing is not None:
-        return _settle(storage, request, "duplicate", existing)
+        return _settle(storage, request, EntryOutcome.DUPLICATE, existing)
     if signature is not None and storage.near_duplicates:
         from ingest.dedupe.near_duplicates import best_near_duplicate
 
         near = best_near_duplicate(signature, index.near_duplicate_candidates(signature.bands),
                                    storage.near_duplicate_threshold)
         if near is not None and not storage.store_near_duplicates:
-            return _settle(storage, request, "near_duplicate", near[0])
+            return _settle(storage, request, EntryOutcome.NEAR_DUPLICATE, near[0])
     try:
         sequence, file_name = index.reserve_article(
             content_hash=article.content_hash, url=article.url, feed=request.feed,
@@ -229,13 +233,13 @@ def _store_alone(storage: Storage, request: StoreRequest) -> str:
             signature=signature.values if signature else None,
             bands=signature.bands if signature else ())
     except DuplicateArticle as duplicate:
-        return _settle(storage, request, "duplicate", duplicate.sequence)
+        return _settle(storage, request, EntryOutcome.DUPLICATE, duplicate.sequence)
     failure = _write(storage, sequence, file_name, article, sync_directory=True)
     if failure is not None:
         raise failure
     index.complete_article(sequence, request.feed, request.entry_key, request.entry_url)
-    _log_outcome(request, "stored", sequence)
-    return "stored"
+    _log_outcome(request, EntryOutcome.STORED, sequence)
+    return EntryOutcome.STORED
 
 
 def _write(storage: Storage, sequence: int, file_name: str, article: Article, *,
@@ -250,16 +254,17 @@ def _write(storage: Storage, sequence: int, file_name: str, article: Article, *,
     return None
 
 
-def _settle(storage: Storage, request: StoreRequest, outcome: str, sequence: int | None) -> str:
+def _settle(storage: Storage, request: StoreRequest, outcome: EntryOutcome,
+            sequence: int | None) -> EntryOutcome:
     storage.index.record_entry(request.feed, request.entry_key, request.entry_url, outcome,
                                sequence=sequence)
     _log_outcome(request, outcome, sequence)
     return outcome
 
 
-def _log_outcome(request: StoreRequest, outcome: str, sequence: int | None) -> None:
+def _log_outcome(request: StoreRequest, outcome: EntryOutcome, sequence: int | None) -> None:
     article = request.article
-    if outcome == "stored":
+    if outcome is EntryOutcome.STORED:
         log.info("article stored", extra={
             "event": "article_stored", "feed": request.feed, "url": article.url,
             "file": corpus_file_name(sequence or 0, article.content_hash),

@@ -12,11 +12,13 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from ingest.records import EntryOutcome
+
 log = logging.getLogger("source_ingest.pipeline")
 
 Request = TypeVar("Request")
 # A request's result: its outcome, or the exception to raise for it.
-Result = str | Exception
+Result = EntryOutcome | Exception
 _STOP = object()
 
 
@@ -41,7 +43,8 @@ class StoreLane(Generic[Request]):
         self._thread: threading.Thread | None = None
         self._pending: set[asyncio.Future[Result]] = set()
 
-    async def store(self, request: Request, late: Callable[[str], None]) -> str:
+    async def store(self, request: Request,
+                    late: Callable[[EntryOutcome], None]) -> EntryOutcome:
         """The request's outcome; raises what storing it raised."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, name="store")
@@ -98,11 +101,12 @@ class StoreLane(Generic[Request]):
             done.set_result(result)
 
 
-def _late_outcome(late: Callable[[str], None], future: asyncio.Future[Result]) -> None:
+def _late_outcome(late: Callable[[EntryOutcome], None],
+                  future: asyncio.Future[Result]) -> None:
     if future.cancelled():
         return
     result = future.result()
-    if isinstance(result, str):
+    if isinstance(result, EntryOutcome):
         late(result)
     else:
         log.error("store failed after the run was stopped",

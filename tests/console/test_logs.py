@@ -7,7 +7,7 @@ import json
 import logging
 
 from ingest.console.logs import configure_logging, redact_secrets
-from storage.index import redact_database_url
+from storage.database import redact_database_url
 
 
 def test_database_password_is_redacted_everywhere() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ingest.console.progress import LogProgress
+from ingest.records import EntryOutcome
 
 
 class _Collect(logging.Handler):
@@ -37,7 +38,7 @@ def _progress_lines() -> Iterator[list[tuple[int, int]]]:
 def test_a_run_of_feeds_with_nothing_new_still_reports_progress() -> None:
     # A poll of many unchanged feeds stores no article: progress must follow feeds too.
     progress = LogProgress(every_seconds=0)
-    progress.feeds_claimed(["a", "b", "c"])
+    progress.feeds_claimed(1, ["a", "b", "c"])
     with _progress_lines() as lines:
         progress.feed_done("a", None)
         progress.feed_done("b", None)
@@ -46,8 +47,8 @@ def test_a_run_of_feeds_with_nothing_new_still_reports_progress() -> None:
 
 def test_progress_lines_are_spaced_out() -> None:
     progress = LogProgress(every_seconds=3600)
-    progress.feeds_claimed(["a", "b"])
+    progress.feeds_claimed(1, ["a", "b"])
     with _progress_lines() as lines:
         progress.feed_done("a", None)
-        progress.entry_done("a", "stored")
+        progress.entry_done("a", EntryOutcome.STORED)
     assert lines == []

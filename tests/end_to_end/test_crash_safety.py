@@ -180,7 +180,8 @@ def test_service_killed_at_random_moments_loses_and_duplicates_nothing(tmp_path:
 def test_restart_releases_the_dead_writers_leases_and_marks_its_runs_interrupted(
         tmp_path: Path) -> None:
     from config.settings import FeedSettings
-    from storage.index import open_index, utcnow
+    from storage.database import utcnow
+    from storage.index import open_index
     from storage.recovery import WriterIdentity, new_writer_identity, recover_interrupted_writes
 
     me = new_writer_identity()

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from ingest.run.poll_recorder import PollRecorder
-from storage.index import DatabaseError, PollSuccess
+from storage.database import DatabaseError
+from storage.feeds import PollSuccess
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -24,7 +25,8 @@ class _Writes:
         self.batches: list[list[str]] = []
         self.fail = fail
 
-    def __call__(self, polls: Sequence[PollSuccess]) -> None:
+    async def __call__(self, polls: Sequence[PollSuccess]) -> None:
+        await asyncio.sleep(0)  # written elsewhere (the database lane), as in a run
         if self.fail:
             raise DatabaseError("database error: disk I/O error")
         self.batches.append([poll.feed for poll in polls])
@@ -76,9 +78,9 @@ def test_a_poll_whose_caller_was_cancelled_is_still_written_by_flush() -> None:
         with pytest.raises(asyncio.CancelledError):
             await waiting
         assert writes.batches == []
-        recorder.flush()
+        await recorder.flush()
         assert writes.batches == [["stopped"]]
-        recorder.flush()  # nothing left: no empty transaction
+        await recorder.flush()  # nothing left: no empty transaction
         assert writes.batches == [["stopped"]]
 
     asyncio.run(main())
@@ -92,7 +94,7 @@ def test_flush_raises_what_the_write_raised() -> None:
         waiting = asyncio.ensure_future(recorder.record(_poll("f")))
         await asyncio.sleep(0)
         with pytest.raises(DatabaseError):
-            recorder.flush()
+            await recorder.flush()
         with pytest.raises(DatabaseError):
             await waiting
 

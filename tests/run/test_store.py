@@ -13,11 +13,13 @@ from sqlalchemy import select
 from config.settings import FeedSettings
 from ingest.dedupe.near_duplicates import text_signature
 from ingest.dedupe.normalize import content_hash
-from ingest.records import Article, FailureKind, IngestFailure
+from ingest.records import Article, EntryOutcome, FailureKind, IngestFailure
 from ingest.run.store import Storage, StoreRequest, store_batch
 from ingest.run.store_lane import StoreLane
+from storage.articles import StoreLookup
 from storage.corpus import read_corpus_file
-from storage.index import CorpusIndex, StoreLookup, open_index, utcnow
+from storage.database import utcnow
+from storage.index import CorpusIndex, open_index
 from storage.schema import entries
 from storage.verify import verify_corpus
 
@@ -173,10 +175,10 @@ def test_a_stopped_waiter_still_has_its_outcome_counted() -> None:
     started = threading.Event()
     release = threading.Event()
 
-    def store(requests: list[int]) -> list[str | Exception]:
+    def store(requests: list[int]) -> list[EntryOutcome | Exception]:
         started.set()
         release.wait(5)
-        return ["stored"] * len(requests)
+        return [EntryOutcome.STORED] * len(requests)
 
     async def scenario() -> None:
         lane: StoreLane[int] = StoreLane(store, gather_seconds=0.0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,14 +9,18 @@ import pytest
 
 from config.settings import FeedSettings, ScheduleSettings
 from ingest.dedupe.normalize import content_hash
+from scheduler.policy import SchedulePolicy
+from storage.articles import DuplicateArticle
 from storage.corpus import corpus_file_name, write_corpus_file
-from storage.index import CorpusIndex, DuplicateArticle, open_index, poll_success, utcnow
+from storage.database import utcnow
+from storage.index import CorpusIndex, open_index
 from storage.recovery import WriterIdentity, recover_interrupted_writes
 from storage.verify import verify_corpus
 
 FEED = FeedSettings(name="world", url="https://news.example/world.xml", interval_seconds=60)
 SCHEDULE = ScheduleSettings(jitter_seconds=0, max_backoff_seconds=600,
                             suspend_after_failures=3)
+POLICY = SchedulePolicy(SCHEDULE)
 
 
 @pytest.fixture
@@ -46,7 +49,7 @@ def test_a_leased_feed_is_not_claimed_by_another_process(index: CorpusIndex) -> 
 
 def test_a_feed_not_yet_due_is_left_for_its_next_poll(index: CorpusIndex) -> None:
     now = utcnow()
-    index.record_poll_success(FEED, "host-1-aa", now, SCHEDULE, None, None, random.Random(1))
+    index.record_poll_successes([POLICY.poll_success(FEED, now, None, None)], "host-1-aa")
     assert index.claim_feeds("host-1-aa", now, 30) == []
     assert index.claim_feeds("host-1-aa", now + timedelta(seconds=61), 30)
 
@@ -54,13 +57,15 @@ def test_a_feed_not_yet_due_is_left_for_its_next_poll(index: CorpusIndex) -> Non
 def test_failing_feed_backs_off_doubling_then_is_suspended_and_resumes(
         index: CorpusIndex) -> None:
     now = utcnow()
-    rng = random.Random(1)
-    state = index.record_poll_failure(FEED, "w", now, SCHEDULE, "http_server_error", "500", rng)
+    state = index.record_poll_failure(FEED.name, "w", now, "http_server_error", "500",
+                                      POLICY.after_failure(FEED, now))
     first_delay = (state.next_poll_at - now).total_seconds()
-    state = index.record_poll_failure(FEED, "w", now, SCHEDULE, "http_server_error", "500", rng)
+    state = index.record_poll_failure(FEED.name, "w", now, "http_server_error", "500",
+                                      POLICY.after_failure(FEED, now))
     assert (state.next_poll_at - now).total_seconds() == pytest.approx(2 * first_delay)
     assert not state.suspended
-    state = index.record_poll_failure(FEED, "w", now, SCHEDULE, "http_server_error", "500", rng)
+    state = index.record_poll_failure(FEED.name, "w", now, "http_server_error", "500",
+                                      POLICY.after_failure(FEED, now))
     assert state.suspended and state.consecutive_failures == 3
     assert (state.next_poll_at - now).total_seconds() <= SCHEDULE.max_backoff_seconds
     assert index.claim_feeds("w", now + timedelta(days=1), 30) == []
@@ -71,8 +76,8 @@ def test_failing_feed_backs_off_doubling_then_is_suspended_and_resumes(
 def test_changed_feed_configuration_resumes_a_suspended_feed(index: CorpusIndex) -> None:
     now = utcnow()
     for _ in range(3):
-        index.record_poll_failure(FEED, "w", now, SCHEDULE, "http_not_found", "404",
-                                  random.Random(1))
+        index.record_poll_failure(FEED.name, "w", now, "http_not_found", "404",
+                                  POLICY.after_failure(FEED, now))
     moved = FeedSettings(name="world", url="https://news.example/new.xml", interval_seconds=60)
     index.sync_feeds([moved], now)
     state = next(s for s in index.feed_states() if s.name == "world")
@@ -180,11 +185,10 @@ def test_polls_recorded_together_each_set_their_own_feed(index: CorpusIndex) -> 
                           interval_seconds=120)
     index.sync_feeds([FEED, second], utcnow())
     now = utcnow()
-    rng = random.Random(1)
     index.claim_feeds("w", now, 30, names=[FEED.name, second.name], due_only=False)
     index.record_poll_successes([
-        poll_success(FEED, now, SCHEDULE, '"e1"', None, rng),
-        poll_success(second, now, SCHEDULE, None, "Mon, 02 Jan 2026 00:00:00 GMT", rng),
+        POLICY.poll_success(FEED, now, '"e1"', None),
+        POLICY.poll_success(second, now, None, "Mon, 02 Jan 2026 00:00:00 GMT"),
     ], "w")
     states = {state.name: state for state in index.feed_states()}
     assert (states[FEED.name].etag, states[FEED.name].last_modified) == ('"e1"', None)

@@ -27,7 +27,8 @@ from sqlalchemy import (
 )
 
 from storage import schema
-from storage.index import DatabaseError, open_index
+from storage.database import DatabaseError
+from storage.index import open_index
 from storage.migrate import HEAD_REVISION, database_revision, head_revision, upgrade_schema
 from tests.cli_runner import run_cli
 
