@@ -17,90 +17,36 @@ from __future__ import annotations
 import codecs
 import re
 
+import webencodings
+
 from ingest.records import DecodedText
 
 # Browsers look for <meta charset> in the first 1024 bytes; real pages put long scripts and
 # comments before it (a fixture has it after byte 1024), so look further.
 _PRESCAN_BYTES = 4096
 
-# WHATWG encoding name -> Python codec that decodes it.
-_CODECS: dict[str, str] = {
-    "utf-8": "utf-8",
-    "ibm866": "cp866",
-    "iso-8859-2": "iso8859-2",
-    "iso-8859-3": "iso8859-3",
-    "iso-8859-4": "iso8859-4",
-    "iso-8859-5": "iso8859-5",
-    "iso-8859-6": "iso8859-6",
-    "iso-8859-7": "iso8859-7",
-    "iso-8859-8": "iso8859-8",
-    "iso-8859-10": "iso8859-10",
-    "iso-8859-13": "iso8859-13",
-    "iso-8859-14": "iso8859-14",
-    "iso-8859-15": "iso8859-15",
-    "iso-8859-16": "iso8859-16",
-    "koi8-r": "koi8-r",
-    "koi8-u": "koi8-u",
-    "macintosh": "mac-roman",
-    "windows-874": "cp874",
-    "windows-1250": "cp1250",
-    "windows-1251": "cp1251",
-    "windows-1252": "cp1252",
-    "windows-1253": "cp1253",
-    "windows-1254": "cp1254",
-    "windows-1255": "cp1255",
-    "windows-1256": "cp1256",
-    "windows-1257": "cp1257",
-    "windows-1258": "cp1258",
-    "x-mac-cyrillic": "mac-cyrillic",
-    "gb18030": "gb18030",
-    "big5": "big5hkscs",
-    "euc-jp": "euc_jp",
-    "iso-2022-jp": "iso2022_jp",
-    "shift_jis": "cp932",
-    "euc-kr": "cp949",
-    "utf-16be": "utf-16-be",
-    "utf-16le": "utf-16-le",
-}
+# WHATWG encoding name -> the Python codec that decodes it, where the names differ. The GBK
+# decoder is the gb18030 one (WHATWG); "x-user-defined" is webencodings' own codec.
+_PYTHON_CODECS: dict[str, str] = {**webencodings.PYTHON_NAMES, "gbk": "gb18030"}
 
-# Python codec name (codecs.lookup(label).name) -> WHATWG encoding, where they differ.
-_FROM_PYTHON: dict[str, str] = {
-    **{python: whatwg for whatwg, python in _CODECS.items()},
-    "iso8859-1": "windows-1252",
-    "ascii": "windows-1252",
-    "iso8859-9": "windows-1254",
-    "iso8859-11": "windows-874",
-    "tis-620": "windows-874",
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "big5": "big5",
-    "shift_jis": "shift_jis",
-    "euc_kr": "euc-kr",
-    "utf-16": "utf-16le",
-}
 
-# WHATWG labels Python does not know under that spelling.
-_LABELS: dict[str, str] = {
-    "windows-31j": "shift_jis",
-    "x-sjis": "shift_jis",
-    "x-gbk": "gb18030",
-    "x-cp1250": "windows-1250",
-    "x-cp1251": "windows-1251",
-    "x-cp1252": "windows-1252",
-    "x-euc-jp": "euc-jp",
-    "iso-8859-8-i": "iso-8859-8",
-    "logical": "iso-8859-8",
-    "visual": "iso-8859-8",
-    "x-mac-cyrillic": "x-mac-cyrillic",
-    "x-mac-ukrainian": "x-mac-cyrillic",
-    "x-mac-roman": "macintosh",
-    "dos-874": "windows-874",
-    "unicode-1-1-utf-8": "utf-8",
-    "unicode11utf8": "utf-8",
-    "unicode20utf8": "utf-8",
-    "x-unicode20utf8": "utf-8",
-    "x-user-defined": "windows-1252",
-}
+def _python_codec(encoding: str) -> codecs.CodecInfo:
+    if encoding == "x-user-defined":
+        return webencodings.x_user_defined.codec_info
+    return codecs.lookup(_PYTHON_CODECS.get(encoding, encoding))
+
+
+def _python_to_whatwg() -> dict[str, str]:
+    """Python codec name (as the charset detector reports it) -> WHATWG encoding."""
+    names = {_python_codec(name).name: name for name in set(webencodings.LABELS.values())
+             if name not in ("replacement", "x-user-defined")}
+    # Labels of legacy encodings whose WHATWG decoder is a superset (ISO-8859-1 and ASCII
+    # decode as windows-1252, GB2312 as gb18030, and so on).
+    for label in ("ascii", "iso8859-1", "iso8859-9", "iso8859-11", "tis-620", "gb2312",
+                  "gbk", "big5", "shift_jis", "euc_kr", "utf-16"):
+        names[codecs.lookup(label).name] = webencodings.lookup(label.replace("_", "-")).name
+    return names
+
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF8, "utf-8"),
@@ -118,7 +64,7 @@ def decode_html(body: bytes, http_charset: str | None) -> DecodedText:
         if body.startswith(bom):
             return _decoded(body[len(bom):], encoding, "bom")
 
-    http = _resolve_label(http_charset)
+    http = resolve_label(http_charset)
     if http is not None and http.startswith("utf-16") and b"\x00" not in body[:1024]:
         http = None  # an ASCII-looking body labelled UTF-16 is not UTF-16
     meta = _document_encoding(body[:_PRESCAN_BYTES])
@@ -163,7 +109,7 @@ def _document_encoding(head: bytes) -> str | None:
     labels = [match.group(1) for match in _XML_ENCODING.finditer(head)]
     labels += [match.group(1) for match in _META_CHARSET.finditer(head)]
     for label in labels:
-        declared = _resolve_label(label.decode("ascii"))
+        declared = resolve_label(label.decode("ascii"))
         if declared is not None:
             # The label was found in ASCII bytes, so the page cannot be UTF-16 (WHATWG).
             return "utf-8" if declared.startswith("utf-16") else declared
@@ -179,27 +125,29 @@ def _is_server_default(label: str | None) -> bool:
         return False
 
 
-def _resolve_label(label: str | None) -> str | None:
-    """The WHATWG encoding a label names, or None when browsers would not know it."""
+def resolve_label(label: str | None) -> str | None:
+    """The WHATWG encoding a label names (all 228 labels of the Encoding Standard, through
+    webencodings), or None when browsers would not know it: Python's own codec names
+    (rot13, base64, utf-7, ...) are never used to decode what a server sends."""
     if not label:
         return None
-    label = label.strip().strip("\"'").strip().lower()
-    if label in _CODECS:
-        return label
-    if label in _LABELS:
-        return _LABELS[label]
-    try:
-        python_name = codecs.lookup(label).name
-    except LookupError:
+    encoding = webencodings.lookup(label.strip().strip("\"'").strip())
+    # The "replacement" encodings (ISO-2022-KR, HZ, ...) decode to a single U+FFFD by design
+    # (an XSS defence of browsers): no label at all serves a corpus better.
+    if encoding is None or encoding.name == "replacement":
         return None
-    return _FROM_PYTHON.get(python_name)
+    return str(encoding.name)
 
 
 def _detect(body: bytes) -> str | None:
     from charset_normalizer import from_bytes  # only for pages that declare nothing usable
 
+    from_python = _python_to_whatwg()
     for guess in from_bytes(body):
-        encoding = _resolve_label(guess.encoding)
+        try:
+            encoding = from_python.get(codecs.lookup(guess.encoding).name)
+        except LookupError:
+            continue
         if encoding is not None:
             return encoding
     return None
@@ -214,6 +162,5 @@ def _is_utf8(body: bytes) -> bool:
 
 
 def _decoded(body: bytes, encoding: str, source: str) -> DecodedText:
-    return DecodedText(
-        text=body.decode(_CODECS[encoding], errors="replace"), encoding=encoding, source=source
-    )
+    text, _ = _python_codec(encoding).decode(body, "replace")
+    return DecodedText(text=text, encoding=encoding, source=source)

@@ -1,6 +1,6 @@
 """The extract stage in worker processes: decode, extract, normalise and sign each page.
 
-Extraction is CPU-bound, so a run hands pages to one forked worker per core and awaits the
+Extraction is CPU-bound, so a run hands pages to one worker process per core and awaits the
 result; everything that crosses the process boundary is a frozen, picklable record.
 """
 
@@ -62,8 +62,8 @@ class ExtractionPool:
 
     Extraction is CPU-bound (about 6 ms a page); on the event loop it held up fetching and
     storing. In one worker per core it overlaps the loop's I/O and database work (bench/
-    throughput.py). Workers are forked: they inherit the imported modules instead of
-    importing everything again (the extractor and numpy, for every worker).
+    throughput.py). Workers are forked from a fork server that has imported the extractor,
+    the feed parser and numpy once (`_WORKER_MODULES`), so a worker starts in milliseconds.
 
     Each worker has its own pipe: a page goes to an idle worker (or waits in the pipe of a busy
     one, when small enough not to block the send), and the loop reads each result when the
@@ -89,14 +89,11 @@ class ExtractionPool:
 
     async def run(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """`function(*args, **kwargs)` in a worker: a pure, CPU-bound, module-level function
-        (it is sent by name) such as `extract_page` or `ingest.feeds.parse_feed`. An
+        (it is sent by name) such as `extract_page` or `ingest.sources.feed.parse_feed`. An
         IngestFailure it raises is raised here."""
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
-            # Imported before the fork so that every worker inherits them; a run whose feeds
-            # all answer 304 never loads the extractor.
-
             for _ in range(self._size):
                 self._start_worker()
         future: asyncio.Future[Any] = loop.create_future()
@@ -120,13 +117,8 @@ class ExtractionPool:
 
     def _start_worker(self) -> None:
         parent_end, child_end = multiprocessing.Pipe()
-        # The fork copies the service's end of every worker's pipe, this one's included; the
-        # worker closes them, or no worker would see end-of-file when the service closes its
-        # pipe (or dies).
-        service_ends = [worker.connection for worker in self._workers] + [parent_end]
         process = _worker_context().Process(  # type: ignore[attr-defined]
-            target=_serve, args=(child_end, service_ends, os.getpid()), name="extraction",
-            daemon=True)
+            target=_serve, args=(child_end,), name="extraction", daemon=True)
         process.start()
         child_end.close()
         worker = _Worker(process=process, connection=parent_end)
@@ -243,12 +235,9 @@ class _Crash:
     detail: str
 
 
-def _serve(connection: multiprocessing.connection.Connection,
-           service_ends: list[multiprocessing.connection.Connection], parent: int) -> None:
+def _serve(connection: multiprocessing.connection.Connection) -> None:
     """A worker's life: extract the pages that come down the pipe until it closes."""
-    for end in service_ends:
-        end.close()
-    _exit_with_parent(parent)
+    _exit_with_parent(os.getppid())
     while True:
         try:
             task = connection.recv()
@@ -294,17 +283,30 @@ def cpu_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+# What every worker needs, imported once in the fork server and inherited by each worker it
+# forks; a run whose feeds all answer 304 starts no worker and loads none of it.
+_WORKER_MODULES = ["ingest.run.worker_pool", "ingest.fetch.decode", "ingest.extract.article",
+                   "ingest.dedupe.near_duplicates", "ingest.sources.feed", "bs4"]
+
+
 def _worker_context() -> multiprocessing.context.BaseContext:
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else None)
+    """Workers come from a fork server: forking the service itself would copy a process that
+    runs threads (the resolver's, the store lane's, the database lane's), which Python 3.12
+    warns about and 3.14 no longer does by default."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")  # not on Linux: slower, as safe
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_WORKER_MODULES)
+    return context
 
 
 def _exit_with_parent(parent: int) -> None:
     """In each worker: leave when the service dies, even in the middle of a page.
 
     A service killed by SIGKILL (or the OOM killer) leaves workers behind unless they notice:
-    orphans after every crash, found by tests/test_crash_safety.py. End-of-file on the pipe
-    tells a waiting worker; re-parenting tells a busy one.
+    orphans after every crash, found by tests/end_to_end/test_crash_safety.py. End-of-file on
+    the pipe tells a waiting worker; re-parenting tells a busy one (its parent, the fork
+    server, leaves when the service's end of its own pipe closes).
     """
 
     def watch() -> None:

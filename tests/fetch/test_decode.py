@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.fetch.decode import decode_html
+from ingest.fetch.decode import decode_html, resolve_label
 from tests.shared_data import SHARED_ARTICLES
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -121,3 +121,25 @@ def test_real_pages_decode_like_their_ground_truth(
 
     assert decoded.encoding == encoding
     assert expected in " ".join(decoded.text.split())
+
+
+@pytest.mark.parametrize(("label", "encoding"), [
+    ("iso88592", "iso-8859-2"), ("csiso88596i", "iso-8859-6"), ("sun_eu_greek", "iso-8859-7"),
+    ("logical", "iso-8859-8-i"), ("koi8-ru", "koi8-u"), ("csmacintosh", "macintosh"),
+    ("x-cp1256", "windows-1256"), ("iso88591", "windows-1252"), ("gb_2312-80", "gbk"),
+    ("cn-big5", "big5"), ("cseuckr", "euc-kr"), ("ks_c_5601-1989", "euc-kr"),
+    ("windows-949", "euc-kr"), ("unicodefffe", "utf-16be"), ("ucs-2", "utf-16le"),
+])
+def test_every_whatwg_label_names_its_encoding(label: str, encoding: str) -> None:
+    # Labels of the Encoding Standard that Python spells otherwise (or not at all).
+    assert resolve_label(label) == encoding
+    assert resolve_label(f' "{label.upper()}" ') == encoding
+
+
+@pytest.mark.parametrize("label", ["utf-7", "base64", "rot13", "hex", "zlib", "iso-2022-kr",
+                                   "idna", "punycode", "unicode_escape"])
+def test_labels_outside_the_standard_are_ignored(label: str) -> None:
+    # Python-only codecs (and the "replacement" ones) never decode what a server sends.
+    assert resolve_label(label) is None
+    page = b"<html><head><meta charset='" + label.encode() + b"'></head><p>caf\xc3\xa9</p>"
+    assert decode_html(page, label).text.endswith("café</p>")

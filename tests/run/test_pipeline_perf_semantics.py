@@ -115,3 +115,27 @@ def test_an_ingest_failure_raised_in_a_worker_is_raised_to_the_caller() -> None:
     with pytest.raises(IngestFailure) as failure:
         asyncio.run(in_worker())
     assert failure.value.kind is FailureKind.NOT_A_FEED
+
+
+def test_workers_are_not_forked_from_the_threaded_service_process() -> None:
+    # The service runs threads (database lane, store lane, resolver): forking it copies their
+    # locks mid-use. Workers come from a fork server, so their parent is not this process.
+    import os
+    import threading
+
+    running = threading.Event()
+    busy = threading.Thread(target=running.wait, daemon=True)
+    busy.start()
+
+    async def scenario() -> int:
+        pool = ExtractionPool(workers=1)
+        try:
+            parent: int = await pool.run(os.getppid)
+            return parent
+        finally:
+            pool.close()
+
+    try:
+        assert asyncio.run(scenario()) != os.getpid()
+    finally:
+        running.set()
