@@ -249,12 +249,42 @@ def _tree_memory_kb(pid: int, peaks: dict[int, int]) -> int:
     return total
 
 
+_PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+def _adopt_orphans() -> None:
+    """Become the reaper of the fetch's descendants that outlive it: the workers' fork server
+    leaves after the fetch process, so its CPU (and its workers', which it reaps) would
+    otherwise go to init, uncounted."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _reap_orphans(timeout: float = 10.0) -> float:
+    """CPU seconds of the adopted descendants, once they have left."""
+    cpu = 0.0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pid, _, usage = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            time.sleep(0.01)
+            continue
+        cpu += usage.ru_utime + usage.ru_stime
+    return cpu
+
+
 def run_measured(args: list[str], cwd: Path, prefix: tuple[str, ...] = ()) -> Measured:
-    """Run the CLI; CPU from wait4 (the process and its reaped children), memory sampled.
+    """Run the CLI; CPU from wait4 (the process and every descendant, reaped by it or by this
+    process as their subreaper), memory sampled.
 
     wait4's ru_maxrss is not used: it counts the bench's own memory, which the child
     inherits between fork and exec.
     """
+    _adopt_orphans()
     out_path, err_path = cwd / "stdout.txt", cwd / "stderr.txt"
     with open(out_path, "w") as out, open(err_path, "w") as err:
         started = time.perf_counter()
@@ -277,7 +307,8 @@ def run_measured(args: list[str], cwd: Path, prefix: tuple[str, ...] = ()) -> Me
         done.set()
         sampler.join()
         process.returncode = os.waitstatus_to_exitcode(status)
-    return Measured(wall=wall, cpu=usage.ru_utime + usage.ru_stime,
+        orphans_cpu = _reap_orphans()
+    return Measured(wall=wall, cpu=usage.ru_utime + usage.ru_stime + orphans_cpu,
                     peak_tree_rss_mb=peak / 1024,
                     peak_process_rss_mb=max(peaks.values(), default=0) / 1024,
                     stdout=out_path.read_text(), stderr=err_path.read_text(),

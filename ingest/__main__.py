@@ -1,3 +1,3 @@
-from ingest.entry import main
+from ingest.console.cli import main
 
 main()

@@ -77,6 +77,7 @@ class ExtractionPool:
         self._size = workers or cpu_cores()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._workers: list[_Worker] = []
+        self._starting: set[asyncio.Task[None]] = set()
         self._waiting: collections.deque[tuple[_Task, asyncio.Future[Any]]] = \
             collections.deque()
 
@@ -102,6 +103,8 @@ class ExtractionPool:
         return await future
 
     def close(self) -> None:
+        for starting in self._starting:
+            starting.cancel()
         for worker in list(self._workers):
             self._stop_worker(worker)
         for worker in self._workers:
@@ -116,15 +119,22 @@ class ExtractionPool:
         self._loop = None
 
     def _start_worker(self) -> None:
-        parent_end, child_end = multiprocessing.Pipe()
-        process = _worker_context().Process(  # type: ignore[attr-defined]
-            target=_serve, args=(child_end,), name="extraction", daemon=True)
-        process.start()
-        child_end.close()
-        worker = _Worker(process=process, connection=parent_end)
-        self._workers.append(worker)
+        """Start a worker in a thread: the first start waits for the fork server to import
+        the extractor (a few hundred ms), which must not hold up the event loop."""
         assert self._loop is not None
-        self._loop.add_reader(parent_end.fileno(), self._result_ready, worker)
+        starting = self._loop.create_task(self._add_worker())
+        self._starting.add(starting)
+        starting.add_done_callback(self._starting.discard)
+
+    async def _add_worker(self) -> None:
+        process, connection = await asyncio.to_thread(_started_worker)
+        if self._loop is None:  # closed meanwhile
+            connection.close()
+            return
+        worker = _Worker(process=process, connection=connection)
+        self._workers.append(worker)
+        self._loop.add_reader(connection.fileno(), self._result_ready, worker)
+        self._dispatch()
 
     def _stop_worker(self, worker: _Worker) -> None:
         if self._loop is not None and not worker.connection.closed:
@@ -233,6 +243,17 @@ class _Crash:
     """An exception `extract_page` raised in a worker (a bug: it returns failures as data)."""
 
     detail: str
+
+
+def _started_worker() -> tuple[multiprocessing.process.BaseProcess,
+                              multiprocessing.connection.Connection]:
+    """A new worker process and the service's end of its pipe (blocking: run in a thread)."""
+    parent_end, child_end = multiprocessing.Pipe()
+    process = _worker_context().Process(  # type: ignore[attr-defined]
+        target=_serve, args=(child_end,), name="extraction", daemon=True)
+    process.start()
+    child_end.close()
+    return process, parent_end
 
 
 def _serve(connection: multiprocessing.connection.Connection) -> None:

@@ -138,3 +138,13 @@ def test_a_feed_with_nothing_new_is_logged_only_at_debug_level(tmp_path: Path) -
     assert [(e["level"], e["new_entries"]) for e in first] == [("info", 1)]
     assert unchanged == []
     assert [(e["level"], e["not_modified"]) for e in unchanged_debug] == [("debug", True)]
+
+
+def test_python_dash_m_ingest_runs_the_same_command(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "ingest", "--help"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "fetch" in result.stdout and "status" in result.stdout
