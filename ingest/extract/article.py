@@ -15,13 +15,13 @@ from datetime import date
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from ingest.dedupe.normalize import normalize_paragraph, split_paragraphs
-from ingest.extract.boilerplate import remove_boilerplate
 from ingest.extract.cleanup import tidy_paragraphs
 from ingest.extract.metadata import PageMetadata, read_metadata
 from ingest.extract.notes import without_site_notes
 from ingest.extract.page_dates import PageDates, dateline_date, header_date, read_page_dates
 from ingest.extract.paragraphs import Paragraph, paragraphs_of
-from ingest.extract.scoring import best_container, is_furniture_line
+from ingest.extract.pruning import article_paragraphs
+from ingest.extract.scoring import best_container, is_furniture_line, paragraph_weight
 from ingest.records import ExtractedArticle, ExtractionHints, SiteRules
 
 # Less article text than this is a teaser, a paywall stub or an error page, not an article.
@@ -102,8 +102,7 @@ def _kept_paragraphs(
                 kept.append(node)
     paragraphs: list[Paragraph] = []
     for node in _outermost_in_order(tree, kept):
-        found, _ = paragraphs_of(node)
-        paragraphs.extend(found)
+        paragraphs.extend(paragraphs_of(node).paragraphs)
     return paragraphs
 
 
@@ -144,20 +143,17 @@ def _scored_paragraphs(
     body = tree.body
     if body is None:
         return [], ()
-    remove_boilerplate(tree)
-    paragraphs, nodes = paragraphs_of(body)
-    declared = frozenset(
-        mem_id
-        for mem_id, node in nodes.items()
-        if node.tag == "article" or node.attributes.get("itemprop") == "articleBody"
-    )
-    container = best_container(paragraphs, declared)
+    page = paragraphs_of(body)
+    paragraphs = page.paragraphs
+    weights = [paragraph_weight(p) for p in paragraphs]
+    container = best_container(page, weights)
     if container is None:
         return [], ()
-    first = next(i for i, p in enumerate(paragraphs) if container in p.containers)
+    block = page.blocks[container]
+    first = block.first
     enclosing = paragraphs[first].containers
     chain = enclosing[: enclosing.index(container) + 1]
-    chosen = [p for p in paragraphs[first:] if container in p.containers]
+    chosen = [paragraphs[i] for i in article_paragraphs(page, weights, container)]
     standfirst = _standfirst(paragraphs[max(0, first - _STANDFIRST_REACH) : first], summaries)
     if standfirst is not None:
         chosen.insert(0, standfirst)
@@ -187,8 +183,7 @@ def _fallback_paragraphs(hints: ExtractionHints, metadata: PageMetadata) -> list
     if hints.content_html:
         fragment = LexborHTMLParser(hints.content_html)
         if fragment.body is not None:
-            found, _ = paragraphs_of(fragment.body)
-            return [p.text for p in found]
+            return [p.text for p in paragraphs_of(fragment.body).paragraphs]
     if metadata.article_body:
         paragraphs = (normalize_paragraph(p) for p in split_paragraphs(metadata.article_body))
         return [p for p in paragraphs if p]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from ingest.extract.paragraphs import HEADING_TAGS, Paragraph
+from ingest.extract.paragraphs import HEADING_TAGS, PageText, Paragraph
 
 # Sentence punctuation in the scripts of the news we read (Latin, CJK, Arabic, Devanagari).
 _SENTENCE_END = re.compile(r"[.!?。！？؟।…]")
@@ -71,20 +71,15 @@ def _is_linked_sentence(paragraph: Paragraph) -> bool:
     )
 
 
-def best_container(paragraphs: list[Paragraph], declared: frozenset[int]) -> int | None:
+def best_container(page: PageText, weights: list[float]) -> int | None:
     """mem_id of the element that holds the article text.
 
-    `declared` are the elements the markup itself calls the article (<article>,
-    itemprop=articleBody): one of them is trusted with a little less of the prose than an
-    anonymous <div> would need, since what it leaves out is usually an overlay or a teaser.
+    `weights` are the `paragraph_weight` of each paragraph of `page`. Elements the markup
+    itself calls the article (<article>, itemprop=articleBody) are trusted with a little
+    less of the prose than an anonymous <div> would need, since what they leave out is
+    usually an overlay or a teaser.
     """
-    scores: dict[int, float] = defaultdict(float)
-    depths: dict[int, int] = {}
-    for paragraph in paragraphs:
-        weight = paragraph_weight(paragraph)
-        for depth, container in enumerate(paragraph.containers):
-            scores[container] += weight
-            depths[container] = depth
+    scores = container_scores(page, weights)
     if not scores:
         return None
     top = max(scores.values())
@@ -92,9 +87,45 @@ def best_container(paragraphs: list[Paragraph], declared: frozenset[int]) -> int
         return None
     # The tightest element that still holds nearly all the prose: the wrapper that adds a
     # headline, a byline and a date line scores a little more, but those are not body text.
+    blocks = page.blocks
     close = [
-        c
-        for c in scores
-        if scores[c] >= (_DECLARED_SHARE if c in declared else _TIGHT_SHARE) * top
+        mem_id
+        for mem_id, score in scores.items()
+        if score >= (_DECLARED_SHARE if blocks[mem_id].declared else _TIGHT_SHARE) * top
     ]
-    return max(close, key=lambda container: (depths[container], scores[container]))
+    return max(close, key=lambda mem_id: (blocks[mem_id].depth, scores[mem_id]))
+
+
+def container_scores(page: PageText, weights: list[float]) -> dict[int, float]:
+    """Every block's score: the weights of the paragraphs inside it, the prose in each scaled
+    by the furniture factor of every element around it (boilerplate), the block's own and
+    its ancestors' alike: a long comment is no candidate for the article because its own
+    <p> is unmarked when the thread around it is marked.
+
+    One pass from the leaves up, each block adding its total to its parent's, and one from
+    the root down for the ancestors' factors, so the cost is the number of blocks plus the
+    number of paragraphs, however deep the page nests.
+    """
+    prose: dict[int, float] = defaultdict(float)
+    furniture: dict[int, float] = defaultdict(float)
+    for paragraph, weight in zip(page.paragraphs, weights, strict=True):
+        if weight > 0:
+            prose[paragraph.containers[-1]] += weight
+        else:
+            furniture[paragraph.containers[-1]] += weight
+    held: dict[int, float] = {}
+    for mem_id, block in page.blocks.items():  # children before parents
+        # Only prose is discounted: a menu inside a marked sidebar is no better for it.
+        held[mem_id] = block.factor * prose[mem_id]
+        if block.parent is not None:
+            prose[block.parent] += held[mem_id]
+            furniture[block.parent] += furniture[mem_id]
+    around: dict[int, float] = {}
+    scores: dict[int, float] = {}
+    for mem_id in reversed(page.blocks):  # parents before children
+        block = page.blocks[mem_id]
+        parent = block.parent
+        factor = 1.0 if parent is None else around[parent] * page.blocks[parent].factor
+        around[mem_id] = factor
+        scores[mem_id] = factor * held[mem_id] + furniture[mem_id]
+    return scores
