@@ -61,10 +61,11 @@ _BOILERPLATE = re.compile(
 # A class or id that says "this is the article" outweighs a furniture word beside it
 # ("article-body has-sidebar").
 _ARTICLE_WORDS = re.compile(
-    r"(?<![a-z])(?:(?:article|story|post|entry)[-_]?(?:body|text|content)|main-content)(?![a-z])"
+    r"(?<![a-z])(?:(?:article|story|post|entry)-{0,2}(?:body|text|content)|main-content)(?![a-z])"
 )
 # Text that is never on screen: for screen readers only, or hidden by the page itself.
 _UNSEEN = re.compile(r"(?<![a-z])(?:sr-only|screen-reader|visually-hidden|visuallyhidden)")
+_TOPIC_CLASS = re.compile(r"(?<!\S)(?:entry-)?(?:category|tag)-\S+")
 _CAMEL_HUMP = re.compile(r"([a-z])([A-Z])")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")
 
@@ -111,5 +112,10 @@ def _names(attributes: dict[str, str | None]) -> str:
     names = " ".join(
         value for value in (attributes.get("class"), attributes.get("id")) if value
     )
-    # camelCase words are words too: "bottomByline" is a byline, "adCaption" an ad.
-    return _CAMEL_HUMP.sub(r"\1-\2", names).lower()
+    if "category-" in names or "tag-" in names:
+        # A post's categories and tags in its classes (WordPress `category-promo`, TypePad
+        # `entry-category-advertising`) are the author's topics, not the template's words.
+        names = _TOPIC_CLASS.sub(" ", names)
+    # camelCase words are words too: "bottomByline" is a byline, "adCaption" an ad; and
+    # "author_info" is "author-info".
+    return _CAMEL_HUMP.sub(r"\1-\2", names).lower().replace("_", "-")

@@ -23,6 +23,7 @@ _LINK_HEAVY = 0.5
 _LINK_LIST = 0.6
 _LABEL = 25
 _LINKED_SENTENCE = 0.8
+_CELL_TAGS = frozenset({"td", "th"})
 _TEXT_TAGS = HEADING_TAGS | {"p", "li", "blockquote", "dd", "dt", "td", "th", "pre"}
 # What a line of furniture costs: enough that ten menu items outweigh a short paragraph.
 _FURNITURE_COST = 12.0
@@ -40,6 +41,10 @@ def paragraph_weight(paragraph: Paragraph) -> float:
         return 0.0  # headings belong to articles and to teaser lists alike
     prose = length - 2 * paragraph.link_chars
     if length < _SHORT and not _SENTENCE_END.search(paragraph.text):
+        if paragraph.tag in _CELL_TAGS:
+            # A table's short cells (names, figures) are data the story shows, as likely
+            # as a layout's labels: neither for nor against.
+            return 0.0
         return -_FURNITURE_COST / 2
     if not _SENTENCE_END.search(paragraph.text):
         prose *= 0.3
@@ -103,9 +108,10 @@ def container_scores(page: PageText, weights: list[float]) -> dict[int, float]:
     <p> is unmarked when the thread around it is marked.
 
     One pass from the leaves up, each block adding its total to its parent's, and one from
-    the root down for the ancestors' factors, so the cost is the number of blocks plus the
-    number of paragraphs, however deep the page nests.
+    the root down for the ancestors' factors, so the cost is the number of blocks plus
+    the number of paragraphs, however deep the page nests.
     """
+    blocks = page.blocks
     prose: dict[int, float] = defaultdict(float)
     furniture: dict[int, float] = defaultdict(float)
     for paragraph, weight in zip(page.paragraphs, weights, strict=True):
@@ -114,7 +120,7 @@ def container_scores(page: PageText, weights: list[float]) -> dict[int, float]:
         else:
             furniture[paragraph.containers[-1]] += weight
     held: dict[int, float] = {}
-    for mem_id, block in page.blocks.items():  # children before parents
+    for mem_id, block in blocks.items():  # children before parents
         # Only prose is discounted: a menu inside a marked sidebar is no better for it.
         held[mem_id] = block.factor * prose[mem_id]
         if block.parent is not None:
@@ -122,10 +128,9 @@ def container_scores(page: PageText, weights: list[float]) -> dict[int, float]:
             furniture[block.parent] += furniture[mem_id]
     around: dict[int, float] = {}
     scores: dict[int, float] = {}
-    for mem_id in reversed(page.blocks):  # parents before children
-        block = page.blocks[mem_id]
-        parent = block.parent
-        factor = 1.0 if parent is None else around[parent] * page.blocks[parent].factor
+    for mem_id in reversed(blocks):  # parents before children
+        parent = blocks[mem_id].parent
+        factor = 1.0 if parent is None else around[parent] * blocks[parent].factor
         around[mem_id] = factor
         scores[mem_id] = factor * held[mem_id] + furniture[mem_id]
     return scores
