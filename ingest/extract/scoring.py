@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 
 from ingest.extract.paragraphs import HEADING_TAGS, PageText, Paragraph
 
@@ -76,15 +77,26 @@ def _is_linked_sentence(paragraph: Paragraph) -> bool:
     )
 
 
-def best_container(page: PageText, weights: list[float]) -> int | None:
+@dataclass(frozen=True)
+class BlockScores:
+    """Every block's score, and the product of its own and its ancestors' furniture factors
+    (what the markup says about the text inside it)."""
+
+    scores: dict[int, float]
+    enclosing: dict[int, float]
+
+    def paragraph_factors(self, page: PageText) -> list[float]:
+        return [self.enclosing[p.containers[-1]] for p in page.paragraphs]
+
+
+def best_container(page: PageText, scored: BlockScores) -> int | None:
     """mem_id of the element that holds the article text.
 
-    `weights` are the `paragraph_weight` of each paragraph of `page`. Elements the markup
-    itself calls the article (<article>, itemprop=articleBody) are trusted with a little
-    less of the prose than an anonymous <div> would need, since what they leave out is
-    usually an overlay or a teaser.
+    Elements the markup itself calls the article (<article>, itemprop=articleBody) are
+    trusted with a little less of the prose than an anonymous <div> would need, since what
+    they leave out is usually an overlay or a teaser.
     """
-    scores = container_scores(page, weights)
+    scores = scored.scores
     if not scores:
         return None
     top = max(scores.values())
@@ -101,15 +113,16 @@ def best_container(page: PageText, weights: list[float]) -> int | None:
     return max(close, key=lambda mem_id: (blocks[mem_id].depth, scores[mem_id]))
 
 
-def container_scores(page: PageText, weights: list[float]) -> dict[int, float]:
+def score_blocks(page: PageText, weights: list[float]) -> BlockScores:
     """Every block's score: the weights of the paragraphs inside it, the prose in each scaled
     by the furniture factor of every element around it (boilerplate), the block's own and
     its ancestors' alike: a long comment is no candidate for the article because its own
     <p> is unmarked when the thread around it is marked.
 
-    One pass from the leaves up, each block adding its total to its parent's, and one from
-    the root down for the ancestors' factors, so the cost is the number of blocks plus
-    the number of paragraphs, however deep the page nests.
+    `weights` are the `paragraph_weight` of each paragraph of `page`. One pass from the
+    leaves up, each block adding its total to its parent's, and one from the root down for
+    the ancestors' factors, so the cost is the number of blocks plus the number of
+    paragraphs, however deep the page nests.
     """
     blocks = page.blocks
     prose: dict[int, float] = defaultdict(float)
@@ -126,11 +139,11 @@ def container_scores(page: PageText, weights: list[float]) -> dict[int, float]:
         if block.parent is not None:
             prose[block.parent] += held[mem_id]
             furniture[block.parent] += furniture[mem_id]
-    around: dict[int, float] = {}
+    enclosing: dict[int, float] = {}
     scores: dict[int, float] = {}
     for mem_id in reversed(blocks):  # parents before children
-        parent = blocks[mem_id].parent
-        factor = 1.0 if parent is None else around[parent] * blocks[parent].factor
-        around[mem_id] = factor
-        scores[mem_id] = factor * held[mem_id] + furniture[mem_id]
-    return scores
+        block = blocks[mem_id]
+        around = 1.0 if block.parent is None else enclosing[block.parent]
+        enclosing[mem_id] = around * block.factor
+        scores[mem_id] = around * held[mem_id] + furniture[mem_id]
+    return BlockScores(scores, enclosing)
