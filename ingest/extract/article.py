@@ -191,6 +191,8 @@ def _publication_date(
         found = header_date(*located)
         if found is not None:
             return found, "time"
+    if metadata.title_date is not None:
+        return metadata.title_date, "title"
     found = dateline_date(paragraphs)
     if found is not None:
         return found, "dateline"
