@@ -27,7 +27,8 @@ from ingest.records import ExtractedArticle, ExtractionHints, ExtractionMethod, 
 _MIN_ARTICLE_CHARS = 200
 # No headline is this long: a <title> holding this much text (with markup in it) was never
 # closed.
-_RUNAWAY_TITLE_CHARS = 2000
+_RUNAWAY_TITLE_CHARS = 500
+_MARKUP = re.compile(r"<[a-zA-Z/!]")
 _TITLE_OPENING = re.compile(r"<title\b[^>]*>", re.IGNORECASE)
 
 
@@ -103,7 +104,7 @@ def _parsed(html: str) -> LexborHTMLParser:
     if title is None:
         return tree
     text = title.text(deep=True)
-    if len(text) < _RUNAWAY_TITLE_CHARS or "<" not in text:
+    if len(text) < _RUNAWAY_TITLE_CHARS or _MARKUP.search(text) is None:
         return tree
     match = _TITLE_OPENING.search(html)
     if match is None:
