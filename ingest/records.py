@@ -71,6 +71,18 @@ class ExtractionHints:
     published: date | None = None
 
 
+class ExtractionMethod(StrEnum):
+    """Which method gave an article its text, recorded with the article: a corpus whose
+    weak pages went to the second method can be checked by method."""
+
+    MAIN = "main"  # the element of the page whose paragraphs read most like prose
+    FALLBACK = "fallback"  # the densest run of prose in reading order (main result weak)
+    SITE_RULES = "site_rules"  # the feed's configured `keep` selectors
+    FEED_CONTENT = "feed_content"  # the full text the feed carried (page had none)
+    JSON_LD = "json_ld"  # the page's JSON-LD articleBody (page had no text of its own)
+    NONE = "none"  # no article text found
+
+
 @dataclass(frozen=True)
 class ExtractedArticle:
     """The article text found in a page: paragraphs in order, plus metadata."""
@@ -80,6 +92,7 @@ class ExtractedArticle:
     published: date | None
     date_source: str = ""  # "feed", "json-ld", "meta", "time", "" when unknown
     notes: tuple[str, ...] = field(default_factory=tuple)
+    method: ExtractionMethod = ExtractionMethod.MAIN
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,7 @@ class Article:
     text: str
     published: date | None
     content_hash: str
+    method: ExtractionMethod = ExtractionMethod.MAIN  # how the text was found
 
 
 class EntryOutcome(StrEnum):

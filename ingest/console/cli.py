@@ -195,14 +195,19 @@ def status(ctx: click.Context, as_json: bool, run_count: int) -> None:
 
 
 @cli.command()
-@click.argument("source", metavar="PATH_OR_URL")
+@click.argument("source", metavar="PATH_OR_URL", required=False)
 @click.option("--url", "page_url", default=None, help="The page's address when PATH is a file.")
 @click.option("--feed", "feed_name", default=None,
               help="Apply this configured feed's extraction rules.")
+@click.option("--input-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Extract every NAME.html of this folder (with --output-dir).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write NAME.txt here for each page of --input-dir.")
 @click.pass_context
-def extract(ctx: click.Context, source: str, page_url: str | None,
-            feed_name: str | None) -> None:
-    """Print the corpus-file text the pipeline would store for one page."""
+def extract(ctx: click.Context, source: str | None, page_url: str | None,
+            feed_name: str | None, input_dir: Path | None, output_dir: Path | None) -> None:
+    """Print the corpus-file text the pipeline would store for one page, or write it for
+    every page of a folder (--input-dir, --output-dir)."""
     from config.settings import FeedSettings, parse_settings
     from ingest.fetch.client import PageFetcher
     from ingest.fetch.decode import decode_html
@@ -221,6 +226,21 @@ def extract(ctx: click.Context, source: str, page_url: str | None,
             feed = settings.feed(feed_name)
         except KeyError:
             _fail(f"unknown feed {feed_name}", EXIT_CONFIG)
+    if input_dir is not None or output_dir is not None:
+        if input_dir is None or output_dir is None or source is not None:
+            _fail("--input-dir and --output-dir go together, without PATH_OR_URL", EXIT_CONFIG)
+            return
+        from ingest.run.batch_extract import extract_directory
+
+        summary = extract_directory(input_dir, output_dir, feed)
+        for line in summary.lines():
+            click.echo(line)
+        if summary.without_text:
+            sys.exit(EXIT_PROBLEMS)
+        return
+    if source is None:
+        _fail("PATH_OR_URL, or --input-dir with --output-dir, is required", EXIT_CONFIG)
+        return
     if Path(source).exists():
         body = Path(source).read_bytes()
         charset = None

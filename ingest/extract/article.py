@@ -2,9 +2,10 @@
 
 The page is parsed once (lexbor, through selectolax: bs4 trees are thirty times slower and
 this runs on every article). Site rules from configuration come first (`drop`, then `keep`);
-without a `keep` rule the page furniture is removed and the article is the element whose
-paragraphs read most like prose (see `extract_scoring`). When the page yields nothing, the
-full content the feed carried is used instead.
+without a `keep` rule the article is located by its text (`locate`: the element whose
+paragraphs read most like prose, or when that result is weak, the densest run of prose).
+When the page yields nothing, the full content the feed carried is used instead. The
+article records which of these gave its text.
 """
 
 from __future__ import annotations
@@ -15,21 +16,20 @@ from datetime import date
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from ingest.dedupe.normalize import normalize_paragraph, split_paragraphs
-from ingest.extract.boilerplate import remove_boilerplate
 from ingest.extract.cleanup import tidy_paragraphs
+from ingest.extract.locate import locate_article
 from ingest.extract.metadata import PageMetadata, read_metadata
-from ingest.extract.notes import without_site_notes
 from ingest.extract.page_dates import PageDates, dateline_date, header_date, read_page_dates
 from ingest.extract.paragraphs import Paragraph, paragraphs_of
-from ingest.extract.scoring import best_container, is_furniture_line
-from ingest.records import ExtractedArticle, ExtractionHints, SiteRules
+from ingest.records import ExtractedArticle, ExtractionHints, ExtractionMethod, SiteRules
 
 # Less article text than this is a teaser, a paywall stub or an error page, not an article.
 _MIN_ARTICLE_CHARS = 200
-_STANDFIRST_REACH = 8  # paragraphs above the body searched for the standfirst
-_STANDFIRST_MIN_WORDS = 6
-_STANDFIRST_OVERLAP = 0.8
-_WORD = re.compile(r"\w+")
+# No headline is this long: a <title> holding this much text (with markup in it) was never
+# closed.
+_RUNAWAY_TITLE_CHARS = 500
+_MARKUP = re.compile(r"<[a-zA-Z/!]")
+_TITLE_OPENING = re.compile(r"<title\b[^>]*>", re.IGNORECASE)
 
 
 def extract_article(
@@ -42,7 +42,7 @@ def extract_article(
 
     Empty `paragraphs` means no article was found (the pipeline records NO_ARTICLE_TEXT).
     """
-    tree = LexborHTMLParser(html)
+    tree = _parsed(html)
     metadata = read_metadata(tree, url)
     notes: list[str] = []
     _apply_drop_rules(tree, rules.drop, notes)
@@ -52,9 +52,14 @@ def extract_article(
     if rules.keep:
         paragraphs = _kept_paragraphs(tree, rules.keep, notes)
         chain = paragraphs[0].containers if paragraphs else ()
-    else:
+        method = ExtractionMethod.SITE_RULES if paragraphs else ExtractionMethod.NONE
+    elif tree.body is not None:
         summaries = (*metadata.descriptions, normalize_paragraph(hints.summary))
-        paragraphs, chain = _scored_paragraphs(tree, url, summaries)
+        title = normalize_paragraph(hints.title) or metadata.title
+        located = locate_article(tree.body, url, title, summaries)
+        paragraphs, chain, method = located.paragraphs, located.chain, located.method
+    else:
+        paragraphs, chain, method = [], (), ExtractionMethod.NONE
     # Where the article's text begins: the element of its first paragraph below `chain`.
     first_text = next(
         (p.containers[-1] for p in paragraphs if p.containers[: len(chain)] == chain), None
@@ -65,23 +70,49 @@ def extract_article(
         fallback = _fallback_paragraphs(hints, metadata)
         if sum(len(text) for text in fallback) > found_chars:
             texts = fallback
+            method = (
+                ExtractionMethod.FEED_CONTENT if hints.content_html else ExtractionMethod.JSON_LD
+            )
             notes.append("page had no article text: used " + (
                 "the feed's content" if hints.content_html else "the page's JSON-LD body"
             ))
     texts = tidy_paragraphs(texts, metadata.title or hints.title)
-    located = (
+    if not texts:
+        method = ExtractionMethod.NONE
+    dated = (
         (page_dates, chain, first_text)
         if page_dates is not None and first_text is not None
         else None
     )
-    published, date_source = _publication_date(hints, metadata, located, texts)
+    published, date_source = _publication_date(hints, metadata, dated, texts)
     return ExtractedArticle(
         title=normalize_paragraph(hints.title) or metadata.title,
         paragraphs=tuple(texts),
         published=published,
         date_source=date_source,
         notes=tuple(notes),
+        method=method,
     )
+
+
+def _parsed(html: str) -> LexborHTMLParser:
+    """The page's tree; a page whose <title> is never closed (a truncated or mangled page:
+    the parser then reads the whole page as the title's text, as browsers do, and the body is
+    empty) is read again with the title ended at the end of its first line."""
+    tree = LexborHTMLParser(html)
+    title = tree.css_first("title")
+    if title is None:
+        return tree
+    text = title.text(deep=True)
+    if len(text) < _RUNAWAY_TITLE_CHARS or _MARKUP.search(text) is None:
+        return tree
+    match = _TITLE_OPENING.search(html)
+    if match is None:
+        return tree
+    line_end = html.find("\n", match.end())
+    if line_end < 0:
+        return tree
+    return LexborHTMLParser(html[:line_end] + "</title>" + html[line_end:])
 
 
 def _apply_drop_rules(tree: LexborHTMLParser, selectors: tuple[str, ...], notes: list[str]) -> None:
@@ -102,8 +133,7 @@ def _kept_paragraphs(
                 kept.append(node)
     paragraphs: list[Paragraph] = []
     for node in _outermost_in_order(tree, kept):
-        found, _ = paragraphs_of(node)
-        paragraphs.extend(found)
+        paragraphs.extend(paragraphs_of(node).paragraphs)
     return paragraphs
 
 
@@ -137,58 +167,11 @@ def _has_kept_ancestor(node: LexborNode, wanted: set[int]) -> bool:
     return False
 
 
-def _scored_paragraphs(
-    tree: LexborHTMLParser, url: str, summaries: tuple[str, ...]
-) -> tuple[list[Paragraph], tuple[int, ...]]:
-    """The article's paragraphs, and the mem_ids from <body> down to its element."""
-    body = tree.body
-    if body is None:
-        return [], ()
-    remove_boilerplate(tree)
-    paragraphs, nodes = paragraphs_of(body)
-    declared = frozenset(
-        mem_id
-        for mem_id, node in nodes.items()
-        if node.tag == "article" or node.attributes.get("itemprop") == "articleBody"
-    )
-    container = best_container(paragraphs, declared)
-    if container is None:
-        return [], ()
-    first = next(i for i, p in enumerate(paragraphs) if container in p.containers)
-    enclosing = paragraphs[first].containers
-    chain = enclosing[: enclosing.index(container) + 1]
-    chosen = [p for p in paragraphs[first:] if container in p.containers]
-    standfirst = _standfirst(paragraphs[max(0, first - _STANDFIRST_REACH) : first], summaries)
-    if standfirst is not None:
-        chosen.insert(0, standfirst)
-    chosen = [p for p in chosen if not is_furniture_line(p)]
-    return without_site_notes(chosen, url, container), chain
-
-
-def _standfirst(before: list[Paragraph], summaries: tuple[str, ...]) -> Paragraph | None:
-    """The lead paragraph above the article body, recognised as the page's own summary.
-
-    It sits in the header beside headline and byline, outside the body element, but it is
-    the first thing the journalist wrote; it is kept when the page (or the feed) declares it
-    as the article's description.
-    """
-    wanted = [set(_WORD.findall(s.casefold())) for s in summaries if s]
-    for paragraph in reversed(before):
-        words = set(_WORD.findall(paragraph.text.casefold()))
-        if len(words) < _STANDFIRST_MIN_WORDS:
-            continue
-        for summary in wanted:
-            if len(words & summary) >= _STANDFIRST_OVERLAP * max(len(words), len(summary)):
-                return paragraph
-    return None
-
-
 def _fallback_paragraphs(hints: ExtractionHints, metadata: PageMetadata) -> list[str]:
     if hints.content_html:
         fragment = LexborHTMLParser(hints.content_html)
         if fragment.body is not None:
-            found, _ = paragraphs_of(fragment.body)
-            return [p.text for p in found]
+            return [p.text for p in paragraphs_of(fragment.body).paragraphs]
     if metadata.article_body:
         paragraphs = (normalize_paragraph(p) for p in split_paragraphs(metadata.article_body))
         return [p for p in paragraphs if p]
@@ -209,6 +192,8 @@ def _publication_date(
         found = header_date(*located)
         if found is not None:
             return found, "time"
+    if metadata.title_date is not None:
+        return metadata.title_date, "title"
     found = dateline_date(paragraphs)
     if found is not None:
         return found, "dateline"

@@ -1,5 +1,12 @@
-"""Remove what is on every page of a site rather than in its article: menus, share bars, related
-lists, comments, cookie and newsletter prompts, ads.
+"""What the markup says about an element being page furniture rather than article: menus,
+share bars, related lists, comments, cookie and newsletter prompts, ads.
+
+Markup is evidence, never a verdict. A class word is a guess of the template's author about
+the element's purpose, and templates reuse words loosely: Blogger wraps every post in
+`widget Blog`, TypePad classes a post by its category (`entry-category-advertising`), Drupal
+marks a text field `field--label-hidden` (its label is hidden, not the text). So each element
+gets a factor that scales how much its text counts as article text (`scoring`), and whether
+a marked element inside the article is dropped is decided by its text (`pruning`).
 
 General rules only (tags, ARIA roles, hidden elements, class/id words); a site whose markup
 defeats them gets `SiteRules.drop` selectors in its configuration, never a rule here.
@@ -9,111 +16,106 @@ from __future__ import annotations
 
 import re
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+# Factors by strength of the evidence: the share of its text's weight an element keeps.
+NO_EVIDENCE = 1.0
+# A class or id word: weak, the text decides.
+WORD = 0.45
+# Words of the site talking about itself or others: comments, consent panels, sharing,
+# related stories, sign-up prompts, ads, captions. They hold prose that reads like an
+# article, often more of it than the article itself, so they weigh less than other words,
+# and inside the article they are dropped wherever they stand.
+LOUD_WORD = 0.25
+# HTML and ARIA say "not the main content" (<aside>, <footer>, role=complementary).
+STRUCTURAL = 0.3
+# Not shown to a reader at all, or navigation by declaration (<nav>, role=navigation).
+STRONG = 0.1
 
-_REMOVED_TAGS = (
-    "nav", "aside", "footer", "script", "style", "noscript", "template", "svg", "iframe",
-    "button", "select", "textarea", "input", "dialog", "menu", "form[role=search]", "figcaption",
-)  # fmt: skip
-_REMOVED_ROLES = frozenset(
-    {
-        "navigation", "banner", "contentinfo", "complementary", "search", "dialog",
-        "alertdialog", "menu", "menubar", "toolbar", "tablist",
-    }
-)  # fmt: skip
+_STRONG_TAGS = frozenset({"nav", "menu", "dialog"})
+_STRUCTURAL_TAGS = frozenset({"aside", "footer", "figcaption"})
+_STRONG_ROLES = frozenset(
+    {"navigation", "dialog", "alertdialog", "menu", "menubar", "toolbar", "tablist", "search"}
+)
+_STRUCTURAL_ROLES = frozenset({"banner", "contentinfo", "complementary"})
 # Words that name page furniture in class and id attributes. Matched at the start of a word
 # so camelCase and BEM spellings count ("socialShare", "article__related"), and whole for
 # the short ones that are also parts of ordinary words ("ad" in "header", "tags" in "stags").
+_LOUD = re.compile(
+    r"(?<![a-z])(?:"
+    r"comment|disqus|discussion|respond|replies|cookie|consent|gdpr|onetrust|"
+    r"share|sharing|social|related|recommend|outbrain|taboola|recirc|"
+    r"more-from|more-stories|most-popular|mostpopular|most-read|trending|"
+    r"newsletter|promo|advert|sponsor|subscribe|subscription|signup|sign-up|upsell|pricing|"
+    r"also-read|see-also|further-reading|caption|credit|"
+    r"(?:ad|ads)(?![a-z])"
+    r")"
+)
 _BOILERPLATE = re.compile(
     r"(?<![a-z])(?:"
-    r"share|sharing|social|related|recommend|newsletter|cookie|consent|gdpr|comment|disqus|"
-    r"promo|advert|sponsor|breadcrumb|subscribe|subscription|signup|sign-up|paywall|"
-    r"sidebar|side-bar|footer|masthead|navbar|nav-|navigation|menu|popup|modal|overlay|"
-    r"outbrain|taboola|recirc|more-from|more-stories|most-popular|mostpopular|most-read|"
-    r"trending|read-more|readmore|also-read|see-also|further-reading|authorbio|"
-    r"byline|skip-link|skiplink|toolbar|pagination|pager|print-only|sr-only|screen-reader|"
-    r"visually-hidden|visuallyhidden|hidden|jump-link|tooltip|rating|caption|credit|"
-    r"disclaimer|author-info|about-the-author|author-bio|bio-|restricted|piano|regwall|upsell|"
-    r"pricing|infobox|"
-    r"(?:ad|ads|tags|tag-list|nav|meta|widget|teaser|teasers|banner|embed|toc)(?![a-z])"
+    r"breadcrumb|paywall|sidebar|side-bar|footer|masthead|navbar|nav-|navigation|menu|popup|"
+    r"modal|overlay|authorbio|byline|skip-link|skiplink|toolbar|pagination|pager|print-only|"
+    r"hidden|jump-link|tooltip|rating|disclaimer|author-info|about-the-author|author-bio|"
+    r"bio-|restricted|piano|regwall|infobox|read-more|readmore|"
+    r"(?:tags|tag-list|nav|meta|widget|teaser|teasers|banner|embed|toc)(?![a-z])"
     r")"
 )
 # A class or id that says "this is the article" outweighs a furniture word beside it
 # ("article-body has-sidebar").
 _ARTICLE_WORDS = re.compile(
-    r"(?<![a-z])(?:(?:article|story|post|entry)[-_]?(?:body|text|content)|main-content)(?![a-z])"
+    r"(?<![a-z])(?:(?:article|story|post|entry)-{0,2}(?:body|text|content)|main-content)(?![a-z])"
 )
+# Text that is never on screen: for screen readers only, or hidden by the page itself.
+_UNSEEN = re.compile(r"(?<![a-z])(?:sr-only|screen-reader|visually-hidden|visuallyhidden)")
+_TOPIC_CLASS = re.compile(r"(?<!\S)(?:entry-)?(?:category|tag)-\S+")
 _CAMEL_HUMP = re.compile(r"([a-z])([A-Z])")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")
-# A matched element holding more than this share of the page's paragraph text is the article
-# (or wraps it) whatever its class says, and stays.
-_MAX_SHARE_REMOVED = 0.5
 
 
-def remove_boilerplate(tree: LexborHTMLParser) -> None:
-    """Remove page furniture from `tree` in place."""
-    body = tree.body
-    if body is None:
-        return
-    for node in tree.css(", ".join(_REMOVED_TAGS)):
-        node.decompose()
-    page_text = _paragraph_chars(body) or 1
-    doomed: list[LexborNode] = []
-    for node in body.traverse():
-        if (
-            _is_furniture(node)
-            and _paragraph_chars(node) <= _MAX_SHARE_REMOVED * page_text
-            and not _is_quoted_post(node)
-        ):
-            doomed.append(node)
-    for node in _outermost(doomed):
-        node.decompose()
+def furniture_factor(tag: str, attributes: dict[str, str | None]) -> float:
+    """How much of its text's weight an element keeps: 1.0 when nothing marks it furniture."""
+    if tag in _STRONG_TAGS or is_unseen(attributes):
+        return STRONG
+    role = (attributes.get("role") or "").lower()
+    if role in _STRONG_ROLES:
+        return STRONG
+    if tag in _STRUCTURAL_TAGS or role in _STRUCTURAL_ROLES:
+        return STRUCTURAL
+    names = _names(attributes)
+    if not names or _ARTICLE_WORDS.search(names):
+        return NO_EVIDENCE
+    if _LOUD.search(names):
+        return LOUD_WORD
+    if _BOILERPLATE.search(names):
+        return WORD
+    return NO_EVIDENCE
 
 
-def _is_furniture(node: LexborNode) -> bool:
-    attributes = node.attributes
-    if not attributes or node.tag in ("html", "body"):
+def is_unseen(attributes: dict[str, str | None]) -> bool:
+    """Whether the page hides the element from a sighted reader (hidden, display:none,
+    aria-hidden, a screen-reader-only class)."""
+    if not attributes:
         return False
     if "hidden" in attributes or attributes.get("aria-hidden") == "true":
         return True
     style = attributes.get("style")
     if style and _HIDDEN_STYLE.search(style.lower()):
         return True
-    role = attributes.get("role")
-    if role and role.lower() in _REMOVED_ROLES:
-        return True
+    names = attributes.get("class")
+    return bool(names) and _UNSEEN.search(names.lower()) is not None
+
+
+def is_declared_article(tag: str, attributes: dict[str, str | None]) -> bool:
+    """The markup calls the element the article (<article>, itemprop=articleBody)."""
+    return tag == "article" or attributes.get("itemprop") == "articleBody"
+
+
+def _names(attributes: dict[str, str | None]) -> str:
     names = " ".join(
         value for value in (attributes.get("class"), attributes.get("id")) if value
     )
-    # camelCase words are words too: "bottomByline" is a byline, "adCaption" an ad.
-    names = _CAMEL_HUMP.sub(r"\1-\2", names).lower()
-    if not names or not _BOILERPLATE.search(names):
-        return False
-    return not _ARTICLE_WORDS.search(names)
-
-
-def _is_quoted_post(node: LexborNode) -> bool:
-    """An embedded post the story quotes (a tweet in its "widget"/"embed" wrapper): the
-    standard embed markup is a <blockquote> holding the post's text in <p>."""
-    return node.css_first("blockquote p") is not None
-
-
-def _paragraph_chars(node: LexborNode) -> int:
-    return sum(len(p.text(deep=True)) for p in node.css("p"))
-
-
-def _outermost(nodes: list[LexborNode]) -> list[LexborNode]:
-    """The nodes not inside another node of the list (removing those removes the rest)."""
-    ids = {node.mem_id for node in nodes}
-    kept = []
-    for node in nodes:
-        parent = node.parent
-        inside = False
-        while parent is not None:
-            if parent.mem_id in ids:
-                inside = True
-                break
-            parent = parent.parent
-        if not inside:
-            kept.append(node)
-    return kept
+    if "category-" in names or "tag-" in names:
+        # A post's categories and tags in its classes (WordPress `category-promo`, TypePad
+        # `entry-category-advertising`) are the author's topics, not the template's words.
+        names = _TOPIC_CLASS.sub(" ", names)
+    # camelCase words are words too: "bottomByline" is a byline, "adCaption" an ad; and
+    # "author_info" is "author-info".
+    return _CAMEL_HUMP.sub(r"\1-\2", names).lower().replace("_", "-")

@@ -51,6 +51,9 @@ _DAY_MONTH_YEAR = re.compile(
 _MONTH_DAY_YEAR = re.compile(r"\b([^\W\d_]{3,})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b")
 # "03.09.2024" with dots is day.month.year wherever it is written that way.
 _DOTTED_DMY = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})\b")
+# "25.04.24", "Do 25.04.24" (German bylines: weekday, day, month, two-digit year). Dots
+# make it day.month.year as above; two digits are this century.
+DOTTED_SHORT_DMY = re.compile(r"^(?:[^\W\d_]{2,3}\.?,?\s+)?(\d{1,2})\.(\d{1,2})\.(\d{2})(?![\d.])")
 # "3/9/2024", "03-09-2024": day and month order is ambiguous unless one is > 12.
 _NUMERIC_DMY = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4})\b")
 # "2024年9月3日" (Chinese, Japanese), "2024년 9월 3일" (Korean)
@@ -100,6 +103,9 @@ def _parse(text: str) -> date | None:
     match = _DOTTED_DMY.match(text)
     if match:
         return _make_date(match.group(3), match.group(2), match.group(1))
+    match = DOTTED_SHORT_DMY.match(text)
+    if match:
+        return _make_date("20" + match.group(3), match.group(2), match.group(1))
     match = _NUMERIC_DMY.match(text)
     if match:
         return _parse_numeric_day_month(match.group(1), match.group(2), match.group(3))

@@ -41,6 +41,11 @@ _TITLE_META_NAMES = ("og:title", "twitter:title")
 _DESCRIPTION_META_NAMES = ("og:description", "description", "twitter:description")
 # JSON-LD is page data, often hand-written: tolerate trailing commas before } or ].
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
+_TITLE_SEPARATOR = re.compile(r"\s+[|–—-]\s+")
+_FULL_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+# Templates written for XHTML wrap script data in a CDATA section behind JavaScript or CSS
+# comment marks ("//<![CDATA[" ... "//]]>", "/*<![CDATA[*/"), which JSON cannot read.
+_CDATA = re.compile(r"^\s*(?://|/\*)?\s*<!\[CDATA\[(?:\s*\*/)?|(?://|/\*)?\s*\]\]>(?:\s*\*/)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class PageMetadata:
     date_source: str  # "json-ld", "meta" or ""
     article_body: str  # JSON-LD articleBody of the page's article, "" when absent
     descriptions: tuple[str, ...]  # the page's own summaries of the article (og, meta, JSON-LD)
+    # The date some sites end their titles with ("Headline | Site | 28.04.2023").
+    title_date: date | None = None
 
 
 def read_metadata(tree: LexborHTMLParser, url: str) -> PageMetadata:
@@ -69,7 +76,9 @@ def read_metadata(tree: LexborHTMLParser, url: str) -> PageMetadata:
     descriptions = [metas.get(name, "") for name in _DESCRIPTION_META_NAMES]
     if main is not None:
         descriptions.append(_text(main.get("description")))
+    titles = (metas.get("og:title", ""), _document_title(tree))
     return PageMetadata(
+        title_date=next(filter(None, map(_trailing_date, titles)), None),
         title=normalize_paragraph(title),
         published=published,
         date_source=source if published else "",
@@ -80,7 +89,7 @@ def read_metadata(tree: LexborHTMLParser, url: str) -> PageMetadata:
 
 def _json_ld_articles(tree: LexborHTMLParser) -> Iterator[dict[str, object]]:
     for script in tree.css('script[type="application/ld+json"]'):
-        raw = script.text(deep=True).strip()
+        raw = _CDATA.sub("", script.text(deep=True)).strip()
         if not raw:
             continue
         try:
@@ -165,6 +174,14 @@ def _meta_date(metas: dict[str, str]) -> date | None:
         if found is not None:
             return found
     return None
+
+
+def _trailing_date(title: str) -> date | None:
+    """The date that forms the last part of a title, after a separator, and nothing else."""
+    parts = _TITLE_SEPARATOR.split(title.strip())
+    if len(parts) < 2 or not _FULL_YEAR.search(parts[-1]):
+        return None
+    return parse_publisher_date(parts[-1].strip())
 
 
 def _document_title(tree: LexborHTMLParser) -> str:

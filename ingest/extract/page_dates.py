@@ -16,7 +16,7 @@ from datetime import date
 
 from selectolax.lexbor import LexborNode
 
-from ingest.extract.dates import parse_publisher_date
+from ingest.extract.dates import DOTTED_SHORT_DMY, parse_publisher_date
 
 # How far above the article element its header (headline, byline, date) may sit.
 _HEADER_LEVELS = 3
@@ -120,7 +120,7 @@ def is_date_line(text: str) -> bool:
     """A short line that states a date and little else ("Nov. 20, 2019 5:52 AM EST")."""
     return (
         len(text) <= _MAX_DATE_LINE
-        and _HAS_YEAR.search(text) is not None
+        and (_HAS_YEAR.search(text) is not None or DOTTED_SHORT_DMY.match(text) is not None)
         and parse_publisher_date(text) is not None
     )
 

@@ -3,7 +3,9 @@
 A paragraph ends at every block element (p, headings, list items, blockquote, div, table
 row ...) and at two consecutive <br>; inline elements (a, b, span ...) flow into it. Each
 paragraph remembers how much of its text is link text and which block elements enclose it,
-so that a container can be scored by the paragraphs inside it without walking it again.
+and each block element which paragraphs it holds and what its markup says about it, so that
+a container can be scored and pruned by the paragraphs inside it without walking it again:
+the page is walked once, whatever its size.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from selectolax.lexbor import LexborNode
 
 from ingest.dedupe.normalize import normalize_paragraph
+from ingest.extract.boilerplate import furniture_factor, is_declared_article, is_unseen
 
 BLOCK_TAGS = frozenset(
     {
@@ -57,6 +60,29 @@ class Paragraph:
         return self.link_chars / len(self.text) if self.text else 0.0
 
 
+@dataclass(frozen=True)
+class Block:
+    """A block element and the paragraphs it holds (`first` <= index < `end`)."""
+
+    mem_id: int
+    tag: str
+    parent: int | None  # mem_id of the enclosing block, None for the walk's root
+    depth: int
+    first: int
+    end: int
+    factor: float  # what its markup says: 1.0 article text, less for furniture (boilerplate)
+    declared: bool  # the markup calls it the article (<article>, itemprop=articleBody)
+    signature: str  # tag and class: blocks of one kind in a template share it
+
+
+@dataclass(frozen=True)
+class PageText:
+    """A subtree as paragraphs, and its block elements: by mem_id, children before parents."""
+
+    paragraphs: list[Paragraph]
+    blocks: dict[int, Block]
+
+
 @dataclass
 class _Walk:
     """Mutable state of one walk; lives only inside `paragraphs_of`."""
@@ -68,7 +94,7 @@ class _Walk:
     links: list[str]
     containers: list[int]
     tags: list[str]
-    nodes: dict[int, LexborNode]
+    blocks: dict[int, Block]
 
     def flush(self) -> None:
         if not self.pieces:
@@ -99,12 +125,12 @@ class _Walk:
             )
 
 
-def paragraphs_of(root: LexborNode) -> tuple[list[Paragraph], dict[int, LexborNode]]:
-    """The paragraphs under `root` in reading order, and every enclosing block by mem_id."""
+def paragraphs_of(root: LexborNode) -> PageText:
+    """The paragraphs under `root` in reading order, and every block element holding them."""
     walk = _Walk([], [], 0, 0, [], [], [], {})
     _visit_block(root, walk, _Inline(link=False, emphasis=False), depth=0)
     walk.flush()
-    return walk.paragraphs, walk.nodes
+    return PageText(walk.paragraphs, walk.blocks)
 
 
 @dataclass(frozen=True)
@@ -124,13 +150,27 @@ class _Inline:
 
 def _visit_block(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: int) -> None:
     walk.flush()
+    parent = walk.containers[-1] if walk.containers else None
+    first = len(walk.paragraphs)
+    tag = node.tag or ""
     walk.containers.append(node.mem_id)
-    walk.tags.append(node.tag or "")
-    walk.nodes[node.mem_id] = node
+    walk.tags.append(tag)
     _visit_children(node, walk, inline, depth=depth)
     walk.flush()
     walk.containers.pop()
     walk.tags.pop()
+    attributes = node.attributes
+    walk.blocks[node.mem_id] = Block(
+        mem_id=node.mem_id,
+        tag=tag,
+        parent=parent,
+        depth=len(walk.containers),
+        first=first,
+        end=len(walk.paragraphs),
+        factor=furniture_factor(tag, attributes),
+        declared=is_declared_article(tag, attributes),
+        signature=f"{tag}.{attributes.get('class') or ''}",
+    )
 
 
 def _visit_children(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: int) -> None:
@@ -147,6 +187,8 @@ def _visit_children(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: in
             continue
         elif tag in BLOCK_TAGS:
             _visit_block(child, walk, inline, depth=depth + 1)
+        elif is_unseen(child.attributes):
+            continue  # "Opens in a new window" for screen readers, a collapsed duplicate
         else:
             if tag == "a":
                 walk.links.append(child.attributes.get("href") or "")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 
-from ingest.extract.paragraphs import HEADING_TAGS, Paragraph
+from ingest.extract.paragraphs import HEADING_TAGS, PageText, Paragraph
 
 # Sentence punctuation in the scripts of the news we read (Latin, CJK, Arabic, Devanagari).
 _SENTENCE_END = re.compile(r"[.!?。！？؟।…]")
@@ -23,6 +24,7 @@ _LINK_HEAVY = 0.5
 _LINK_LIST = 0.6
 _LABEL = 25
 _LINKED_SENTENCE = 0.8
+_CELL_TAGS = frozenset({"td", "th"})
 _TEXT_TAGS = HEADING_TAGS | {"p", "li", "blockquote", "dd", "dt", "td", "th", "pre"}
 # What a line of furniture costs: enough that ten menu items outweigh a short paragraph.
 _FURNITURE_COST = 12.0
@@ -40,6 +42,10 @@ def paragraph_weight(paragraph: Paragraph) -> float:
         return 0.0  # headings belong to articles and to teaser lists alike
     prose = length - 2 * paragraph.link_chars
     if length < _SHORT and not _SENTENCE_END.search(paragraph.text):
+        if paragraph.tag in _CELL_TAGS:
+            # A table's short cells (names, figures) are data the story shows, as likely
+            # as a layout's labels: neither for nor against.
+            return 0.0
         return -_FURNITURE_COST / 2
     if not _SENTENCE_END.search(paragraph.text):
         prose *= 0.3
@@ -71,20 +77,26 @@ def _is_linked_sentence(paragraph: Paragraph) -> bool:
     )
 
 
-def best_container(paragraphs: list[Paragraph], declared: frozenset[int]) -> int | None:
+@dataclass(frozen=True)
+class BlockScores:
+    """Every block's score, and the product of its own and its ancestors' furniture factors
+    (what the markup says about the text inside it)."""
+
+    scores: dict[int, float]
+    enclosing: dict[int, float]
+
+    def paragraph_factors(self, page: PageText) -> list[float]:
+        return [self.enclosing[p.containers[-1]] for p in page.paragraphs]
+
+
+def best_container(page: PageText, scored: BlockScores) -> int | None:
     """mem_id of the element that holds the article text.
 
-    `declared` are the elements the markup itself calls the article (<article>,
-    itemprop=articleBody): one of them is trusted with a little less of the prose than an
-    anonymous <div> would need, since what it leaves out is usually an overlay or a teaser.
+    Elements the markup itself calls the article (<article>, itemprop=articleBody) are
+    trusted with a little less of the prose than an anonymous <div> would need, since what
+    they leave out is usually an overlay or a teaser.
     """
-    scores: dict[int, float] = defaultdict(float)
-    depths: dict[int, int] = {}
-    for paragraph in paragraphs:
-        weight = paragraph_weight(paragraph)
-        for depth, container in enumerate(paragraph.containers):
-            scores[container] += weight
-            depths[container] = depth
+    scores = scored.scores
     if not scores:
         return None
     top = max(scores.values())
@@ -92,9 +104,46 @@ def best_container(paragraphs: list[Paragraph], declared: frozenset[int]) -> int
         return None
     # The tightest element that still holds nearly all the prose: the wrapper that adds a
     # headline, a byline and a date line scores a little more, but those are not body text.
+    blocks = page.blocks
     close = [
-        c
-        for c in scores
-        if scores[c] >= (_DECLARED_SHARE if c in declared else _TIGHT_SHARE) * top
+        mem_id
+        for mem_id, score in scores.items()
+        if score >= (_DECLARED_SHARE if blocks[mem_id].declared else _TIGHT_SHARE) * top
     ]
-    return max(close, key=lambda container: (depths[container], scores[container]))
+    return max(close, key=lambda mem_id: (blocks[mem_id].depth, scores[mem_id]))
+
+
+def score_blocks(page: PageText, weights: list[float]) -> BlockScores:
+    """Every block's score: the weights of the paragraphs inside it, the prose in each scaled
+    by the furniture factor of every element around it (boilerplate), the block's own and
+    its ancestors' alike: a long comment is no candidate for the article because its own
+    <p> is unmarked when the thread around it is marked.
+
+    `weights` are the `paragraph_weight` of each paragraph of `page`. One pass from the
+    leaves up, each block adding its total to its parent's, and one from the root down for
+    the ancestors' factors, so the cost is the number of blocks plus the number of
+    paragraphs, however deep the page nests.
+    """
+    blocks = page.blocks
+    prose: dict[int, float] = defaultdict(float)
+    furniture: dict[int, float] = defaultdict(float)
+    for paragraph, weight in zip(page.paragraphs, weights, strict=True):
+        if weight > 0:
+            prose[paragraph.containers[-1]] += weight
+        else:
+            furniture[paragraph.containers[-1]] += weight
+    held: dict[int, float] = {}
+    for mem_id, block in blocks.items():  # children before parents
+        # Only prose is discounted: a menu inside a marked sidebar is no better for it.
+        held[mem_id] = block.factor * prose[mem_id]
+        if block.parent is not None:
+            prose[block.parent] += held[mem_id]
+            furniture[block.parent] += furniture[mem_id]
+    enclosing: dict[int, float] = {}
+    scores: dict[int, float] = {}
+    for mem_id in reversed(blocks):  # parents before children
+        block = blocks[mem_id]
+        around = 1.0 if block.parent is None else enclosing[block.parent]
+        enclosing[mem_id] = around * block.factor
+        scores[mem_id] = around * held[mem_id] + furniture[mem_id]
+    return BlockScores(scores, enclosing)

@@ -286,7 +286,8 @@ def build_article(feed: FeedSettings, entry: FeedEntry, html: str, page_url: str
         raise IngestFailure(FailureKind.NO_ARTICLE_TEXT, f"nothing extracted from {page_url}")
     published: date | None = entry.published or extracted.published
     return Article(feed_name=feed.name, url=page_url, title=entry.title or extracted.title,
-                   text=text, published=published, content_hash=content_hash(text))
+                   text=text, published=published, content_hash=content_hash(text),
+                   method=extracted.method)
 
 
 def _plain_summary(summary_html: str) -> str:

@@ -80,6 +80,43 @@ def test_extract_prints_exactly_the_corpus_text(tmp_path: Path) -> None:
     assert result.stdout == STORY.corpus_text()
 
 
+def test_extract_input_dir_writes_each_corpus_text_and_exits_1_for_a_page_without_text(
+        tmp_path: Path) -> None:
+    pages, out = tmp_path / "pages", tmp_path / "out"
+    pages.mkdir()
+    (pages / "story.html").write_text(news_page(STORY), encoding="utf-8")
+    (pages / "blank.html").write_text("<html><body><nav><a href='/'>Home</a></nav></body></html>",
+                                      encoding="utf-8")
+    (pages / "index.json").write_text(json.dumps([
+        {"name": "story", "url": "https://news.example/a", "title": STORY.title},
+    ]), encoding="utf-8")
+    result = run_cli("extract", "--input-dir", str(pages), "--output-dir", str(out),
+                     cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert (out / "story.txt").read_text(encoding="utf-8") == STORY.corpus_text()
+    assert not (out / "blank.txt").exists()
+    assert "pages: 2" in result.stdout
+    assert "pages with no text: 1" in result.stdout
+    assert "no text: blank" in result.stdout
+    assert "seconds: " in result.stdout
+
+
+def test_extract_input_dir_exits_0_when_every_page_gave_text(tmp_path: Path) -> None:
+    pages, out = tmp_path / "pages", tmp_path / "out"
+    pages.mkdir()
+    (pages / "story.html").write_text(news_page(STORY), encoding="utf-8")
+    result = run_cli("extract", "--input-dir", str(pages), "--output-dir", str(out),
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (out / "story.txt").read_text(encoding="utf-8") == STORY.corpus_text()
+
+
+def test_extract_input_dir_without_output_dir_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli("extract", "--input-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--input-dir and --output-dir go together" in result.stderr
+
+
 def test_verify_fails_when_a_file_is_missing(tmp_path: Path, sqlite_url: str) -> None:
     with serve_site() as site:
         site.set("/good.xml", Route(rss_feed([(STORY, site.url("/a.html"))]).encode(),

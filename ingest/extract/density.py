@@ -1,0 +1,126 @@
+"""The second method: the densest run of prose in reading order, ignoring the page's tree.
+
+The main method (`scoring`, `pruning`) trusts the markup's structure: the article is one
+element. When that goes wrong (an article split over sibling elements, or a template whose
+structure puts a bigger block of other text around it) the result is weak: empty, shorter
+than the page's densest paragraph, or without the words of the feed's title. This pass
+reads the same paragraphs as a sequence instead, the way a reader skims: prose counts for
+it, furniture lines against it, and the article is the run of paragraphs with the highest
+sum (one pass, Kadane's maximum subarray), whatever elements they sit in.
+
+`choose` compares the two results by what the text itself shows, and the extracted article
+records which method gave it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ingest.extract.boilerplate import STRUCTURAL
+from ingest.extract.paragraphs import PageText
+
+# Prose below this weight neither starts nor ends the run on its own, but is carried inside.
+_GOOD_WEIGHT = 60.0
+# What a furniture line inside the run costs: a few menu items do not break an article
+# (a share bar between two paragraphs), a menu of ten does.
+_BAD_COST = 25.0
+_WORD = re.compile(r"\w{4,}")
+# The main result is weak when it covers less than this share of the title's words ...
+_TITLE_SHARE = 0.34
+_MIN_TITLE_WORDS = 3
+# ... or holds less text than the page's densest paragraph (which it does not include).
+_DENSEST_SHARE = 1.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A method's result: indexes of the page's paragraphs, in reading order."""
+
+    indexes: tuple[int, ...]
+    chars: int
+
+
+def candidate(page: PageText, indexes: list[int]) -> Candidate:
+    return Candidate(tuple(indexes), sum(len(page.paragraphs[i].text) for i in indexes))
+
+
+def densest_run(page: PageText, weights: list[float], factors: list[float]) -> Candidate:
+    """The contiguous run of paragraphs whose prose, less its furniture lines, weighs most;
+    the furniture lines inside it are left out."""
+    best_sum, best = 0.0, (0, 0)
+    running, start = 0.0, 0
+    for index, (weight, factor) in enumerate(zip(weights, factors, strict=True)):
+        running += _value(weight, factor)
+        if running <= 0:
+            running, start = 0.0, index + 1
+        elif running > best_sum:
+            best_sum, best = running, (start, index + 1)
+    first, end = best
+    kept = [
+        i for i in range(first, end) if weights[i] > 0 and factors[i] > STRUCTURAL
+    ]
+    return candidate(page, kept)
+
+
+def is_weak(page: PageText, main: Candidate, densest: int | None, title: str) -> bool:
+    """Whether the main method's result needs a second opinion: empty, shorter than the
+    page's densest paragraph (left out of it), or missing most of the title's words."""
+    if not main.indexes:
+        return True
+    if (
+        densest is not None
+        and densest not in main.indexes
+        and main.chars < _DENSEST_SHARE * len(page.paragraphs[densest].text)
+    ):
+        return True
+    wanted = _words(title)
+    return len(wanted) >= _MIN_TITLE_WORDS and _coverage(page, main, wanted) < _TITLE_SHARE
+
+
+def choose(
+    page: PageText, main: Candidate, second: Candidate, densest: int | None, title: str
+) -> bool:
+    """Whether the second method's result is the better article: it holds the densest
+    paragraph where the main one does not, or more of the title's words, or is not empty
+    where the main one is. Ties go to the main method."""
+    if not second.indexes:
+        return False
+    if not main.indexes:
+        return True
+    if densest is not None and (densest in second.indexes) != (densest in main.indexes):
+        return densest in second.indexes
+    wanted = _words(title)
+    if len(wanted) >= _MIN_TITLE_WORDS:
+        ours, theirs = _coverage(page, main, wanted), _coverage(page, second, wanted)
+        if theirs > ours + _TITLE_SHARE / 2:
+            return True
+    return False
+
+
+def densest_paragraph(weights: list[float], factors: list[float]) -> int | None:
+    """The paragraph that weighs most as prose, counting what its markup says about it."""
+    best, found = _GOOD_WEIGHT, None
+    for index, (weight, factor) in enumerate(zip(weights, factors, strict=True)):
+        if weight * factor > best:
+            best, found = weight * factor, index
+    return found
+
+
+def _value(weight: float, factor: float) -> float:
+    if weight <= 0 or factor <= STRUCTURAL:
+        return -_BAD_COST
+    return weight * factor if weight * factor >= _GOOD_WEIGHT else 0.0
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.casefold()))
+
+
+def _coverage(page: PageText, found: Candidate, wanted: set[str]) -> float:
+    seen: set[str] = set()
+    for index in found.indexes:
+        seen |= _words(page.paragraphs[index].text) & wanted
+        if len(seen) == len(wanted):
+            break
+    return len(seen) / len(wanted)

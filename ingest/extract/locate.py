@@ -1,0 +1,108 @@
+"""Where the article is in a page without site rules: its paragraphs, its element, and which
+method found them.
+
+The main method takes the element whose paragraphs weigh most (`scoring`) and drops the
+furniture inside it (`pruning`). When its result is weak, the second method (`density`)
+reads the page as a sequence instead, and the better of the two, judged by the text,
+is the article.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from selectolax.lexbor import LexborNode
+
+from ingest.extract.density import (
+    Candidate,
+    candidate,
+    choose,
+    densest_paragraph,
+    densest_run,
+    is_weak,
+)
+from ingest.extract.notes import without_site_notes
+from ingest.extract.paragraphs import PageText, Paragraph, paragraphs_of
+from ingest.extract.pruning import article_paragraphs
+from ingest.extract.scoring import best_container, is_furniture_line, paragraph_weight, score_blocks
+from ingest.records import ExtractionMethod
+
+_STANDFIRST_REACH = 8  # paragraphs above the body searched for the standfirst
+_STANDFIRST_MIN_WORDS = 6
+_STANDFIRST_OVERLAP = 0.8
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Located:
+    paragraphs: list[Paragraph]
+    chain: tuple[int, ...]  # mem_ids from <body> down to the article's element
+    method: ExtractionMethod
+
+
+def locate_article(
+    body: LexborNode, url: str, title: str, summaries: tuple[str, ...]
+) -> Located:
+    """The article's paragraphs in `body`, with the element that holds them."""
+    page = paragraphs_of(body)
+    weights = [paragraph_weight(p) for p in page.paragraphs]
+    scored = score_blocks(page, weights)
+    factors = scored.paragraph_factors(page)
+    container = best_container(page, scored)
+    main = candidate(page, article_paragraphs(page, weights, container) if container else [])
+    chosen, method = main, ExtractionMethod.MAIN
+    densest = densest_paragraph(weights, factors)
+    if is_weak(page, main, densest, title):
+        second = densest_run(page, weights, factors)
+        if choose(page, main, second, densest, title):
+            chosen, method = second, ExtractionMethod.FALLBACK
+    if not chosen.indexes:
+        return Located([], (), ExtractionMethod.NONE)
+    if method is ExtractionMethod.MAIN and container is not None:
+        first = page.blocks[container].first
+        enclosing = page.paragraphs[first].containers
+        chain = enclosing[: enclosing.index(container) + 1]
+    else:
+        first = chosen.indexes[0]
+        chain = _common_chain(page, chosen)
+    found = [page.paragraphs[i] for i in chosen.indexes]
+    before = page.paragraphs[max(0, first - _STANDFIRST_REACH) : first]
+    standfirst = _standfirst(before, summaries)
+    if standfirst is not None:
+        found.insert(0, standfirst)
+    found = [p for p in found if not is_furniture_line(p)]
+    return Located(without_site_notes(found, url, chain[-1]), chain, method)
+
+
+def _common_chain(page: PageText, chosen: Candidate) -> tuple[int, ...]:
+    """The enclosing blocks shared by the first and last chosen paragraph: the article's
+    element and its ancestors."""
+    first = page.paragraphs[chosen.indexes[0]].containers
+    last = page.paragraphs[chosen.indexes[-1]].containers
+    shared = next(
+        (depth for depth, (a, b) in enumerate(zip(first, last, strict=False)) if a != b),
+        min(len(first), len(last)),
+    )
+    if len(chosen.indexes) == 1:
+        # A one-paragraph article: its element is the block around the paragraph's own.
+        shared = max(1, len(first) - 1)
+    return first[: max(shared, 1)]
+
+
+def _standfirst(before: list[Paragraph], summaries: tuple[str, ...]) -> Paragraph | None:
+    """The lead paragraph above the article body, recognised as the page's own summary.
+
+    It sits in the header beside headline and byline, outside the body element, but it is
+    the first thing the journalist wrote; it is kept when the page (or the feed) declares it
+    as the article's description.
+    """
+    wanted = [set(_WORD.findall(s.casefold())) for s in summaries if s]
+    for paragraph in reversed(before):
+        words = set(_WORD.findall(paragraph.text.casefold()))
+        if len(words) < _STANDFIRST_MIN_WORDS:
+            continue
+        for summary in wanted:
+            if len(words & summary) >= _STANDFIRST_OVERLAP * max(len(words), len(summary)):
+                return paragraph
+    return None

@@ -1,0 +1,194 @@
+"""Extraction on templates it was not tuned on: class words are evidence that the text
+outweighs, boilerplate is dropped when markup and text agree, the right block wins, the
+second method answers when the first is weak, and the cost stays linear."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+
+from selectolax.lexbor import LexborHTMLParser
+
+from ingest.extract.article import extract_article
+from ingest.extract.density import candidate, choose, densest_paragraph, densest_run, is_weak
+from ingest.extract.paragraphs import paragraphs_of
+from ingest.extract.scoring import paragraph_weight, score_blocks
+from ingest.records import ExtractedArticle, ExtractionHints, ExtractionMethod
+
+FIXTURES = Path(__file__).parent / "fixtures"
+URL = "https://news.example.org/story"
+FIRST = "ending a closure that has lasted almost four years"
+LAST = "the school and the surgery"
+
+
+def extract(name: str, **kwargs: object) -> ExtractedArticle:
+    html = (FIXTURES / f"{name}.html").read_text(encoding="utf-8")
+    return extract_article(html, URL, **kwargs)  # type: ignore[arg-type]
+
+
+def text_of(article: ExtractedArticle) -> str:
+    return "\n\n".join(article.paragraphs)
+
+
+def assert_whole_story(article: ExtractedArticle) -> None:
+    text = text_of(article)
+    assert FIRST in text and LAST in text, text
+    assert "iron deck, built in 1887" in text and "ten weeks" in text, text
+
+
+def test_blog_post_inside_a_widget_wrapper_written_as_br_lines_is_kept() -> None:
+    article = extract("post-in-widget-wrapper-written-as-br-lines")
+    assert_whole_story(article)
+    assert "Notes from the valley" not in text_of(article)
+
+
+def test_post_whose_category_classes_read_like_furniture_is_kept() -> None:
+    assert_whole_story(extract("post-classed-by-its-categories"))
+
+
+def test_text_field_with_a_hidden_label_is_kept() -> None:
+    article = extract("text-field-with-hidden-label")
+    assert_whole_story(article)
+    assert "Transport" not in article.paragraphs
+
+
+def test_text_in_embed_blocks_between_the_story_paragraphs_is_kept() -> None:
+    article = extract("text-in-embed-blocks")
+    assert_whole_story(article)
+    assert "Watch the video" not in text_of(article)
+
+
+def test_article_inside_a_grid_named_sidebar_is_kept_its_aside_is_not() -> None:
+    article = extract("article-in-a-sidebar-grid")
+    assert_whole_story(article)
+    assert "Most read today" not in text_of(article)
+
+
+def test_paragraphs_classed_paywalled_are_the_story() -> None:
+    article = extract("paywalled-paragraphs")
+    assert_whole_story(article)
+    assert "Another story you may like" not in text_of(article)
+
+
+def test_story_inside_an_element_named_byline_is_kept() -> None:
+    assert_whole_story(extract("story-inside-a-byline-box"))
+
+
+def test_comment_thread_longer_than_the_post_is_left_out() -> None:
+    article = extract("comments-longer-than-the-post")
+    assert_whole_story(article)
+    assert "Comment number" not in text_of(article)
+    assert article.method is ExtractionMethod.MAIN
+
+
+def test_cookie_panel_holding_more_text_than_the_story_is_left_out() -> None:
+    article = extract("cookie-panel-with-more-text-than-the-story")
+    assert_whole_story(article)
+    assert "unique identifiers" not in text_of(article)
+
+
+def test_table_of_short_cells_in_the_story_outweighs_a_longer_side_note() -> None:
+    article = extract("table-of-short-cells-in-the-story")
+    text = text_of(article)
+    assert "standings after twelve races" in text
+    assert "Rider C" in article.paragraphs and "Points" in article.paragraphs
+    assert "moderators" not in text
+
+
+def test_page_whose_title_is_never_closed_still_gives_its_article() -> None:
+    article = extract("title-never-closed")
+    assert_whole_story(article)
+
+
+def test_article_records_the_method_that_found_it() -> None:
+    assert extract("share-bar-and-related-list").method is ExtractionMethod.MAIN
+    assert extract("page-without-article").method is ExtractionMethod.NONE
+    feed = ExtractionHints(content_html="<p>" + "The feed carried the whole story. " * 10 + "</p>")
+    assert extract("page-without-article", hints=feed).method is ExtractionMethod.FEED_CONTENT
+
+
+def _page(html: str):  # type: ignore[no-untyped-def]
+    body = LexborHTMLParser(html).body
+    assert body is not None
+    page = paragraphs_of(body)
+    weights = [paragraph_weight(p) for p in page.paragraphs]
+    factors = score_blocks(page, weights).paragraph_factors(page)
+    return page, weights, factors
+
+
+def test_second_method_reads_the_densest_run_of_prose_across_elements() -> None:
+    story = [
+        "The harbour ferry will run again from Monday, after three weeks of repairs to the pier.",
+        "Engineers replaced two mooring posts last week, and inspectors signed off on Friday.",
+        "Commuters who bought passes during the closure will be refunded in full, it said.",
+    ]
+    html = (
+        "<div><a href='/'>Home</a></div><div><a href='/n'>News</a></div>"
+        f"<section><p>{story[0]}</p></section><div class='x'><p>{story[1]}</p></div>"
+        f"<span><a href='/s'>Share</a></span><div><p>{story[2]}</p></div>"
+        "<ul><li><a href='/1'>One</a></li><li><a href='/2'>Two</a></li>"
+        "<li><a href='/3'>Three</a></li><li><a href='/4'>Four</a></li></ul>"
+    )
+    page, weights, factors = _page(html)
+    run = densest_run(page, weights, factors)
+    assert [page.paragraphs[i].text for i in run.indexes] == story
+
+
+def test_weak_main_result_is_decided_by_the_second_method() -> None:
+    page, weights, factors = _page(
+        "<div><p>" + "A long paragraph of the story, with a clause, and a full stop. " * 6
+        + "</p></div><div><a href='/'>Home</a></div>"
+    )
+    empty = candidate(page, [])
+    densest = densest_paragraph(weights, factors)
+    assert is_weak(page, empty, densest, title="")
+    second = densest_run(page, weights, factors)
+    assert second.indexes and choose(page, empty, second, densest, title="")
+    assert not choose(page, second, empty, densest, title="")
+
+
+def test_json_ld_in_cdata_gives_the_published_date_not_the_modified_one() -> None:
+    article = extract("json-ld-in-cdata-with-modified-date")
+    # The publisher's calendar date, in its own offset: the 30th in New York, not the
+    # 31st in UTC, and never the 2 June modification.
+    assert article.published == date(2024, 5, 30)
+    assert article.date_source == "json-ld"
+
+
+def test_a_modified_date_alone_never_stands_in_for_the_published_one() -> None:
+    assert extract("only-a-modified-date").published is None
+
+
+def test_two_digit_year_of_a_german_byline_dates_the_article() -> None:
+    assert extract("german-byline-two-digit-year").published == date(2024, 4, 25)
+
+
+def test_date_that_ends_the_page_title_dates_the_article() -> None:
+    article = extract("date-at-the-end-of-the-title")
+    assert article.published == date(2023, 4, 28)
+    assert article.date_source == "title"
+
+
+def _nested_page(sections: int) -> str:
+    section = (
+        "<div class='section'><div class='inner'><div class='box'>"
+        "<p>A paragraph of the story, long enough to be prose, with a clause and an end.</p>"
+        "<ul><li><a href='/a'>A link</a></li><li><a href='/b'>Another</a></li></ul>"
+        "</div></div></div>"
+    )
+    return "<html><body><div id='page'>" + section * sections + "</div></body></html>"
+
+
+def test_time_grows_linearly_with_the_page_not_with_its_nesting() -> None:
+    def best_of_three(html: str) -> float:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            extract_article(html, URL)
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    small, large = best_of_three(_nested_page(250)), best_of_three(_nested_page(2000))
+    # Eight times the elements: a re-scan of each candidate's subtree would be ~64 times.
+    assert large < 16 * small, (small, large)
