@@ -306,9 +306,11 @@ def cpu_cores() -> int:
 
 
 # What every worker needs, imported once in the fork server and inherited by each worker it
-# forks; a run whose feeds all answer 304 starts no worker and loads none of it.
+# forks; a run whose feeds all answer 304 starts no worker and loads none of it. Not numpy:
+# importing it starts an OpenBLAS thread, and the fork server must stay single-threaded to
+# fork safely; each worker imports it at its first signature (40 ms).
 _WORKER_MODULES = ["ingest.run.worker_pool", "ingest.fetch.decode", "ingest.extract.article",
-                   "ingest.dedupe.near_duplicates", "ingest.sources.feed", "bs4"]
+                   "ingest.sources.feed", "bs4"]
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:

@@ -139,3 +139,18 @@ def test_workers_are_not_forked_from_the_threaded_service_process() -> None:
         assert asyncio.run(scenario()) != os.getpid()
     finally:
         running.set()
+
+
+def test_the_fork_server_runs_no_thread_of_its_own() -> None:
+    # A fork server with a thread (numpy's OpenBLAS starts one at import) would fork unsafely
+    # in its turn: what it preloads must start none.
+    import subprocess
+    import sys
+
+    from ingest.run.worker_pool import _WORKER_MODULES
+
+    imports = "; ".join(f"import {name}" for name in _WORKER_MODULES)
+    threads = subprocess.run(
+        [sys.executable, "-c", f"{imports}; import os; print(len(os.listdir('/proc/self/task')))"],
+        capture_output=True, text=True, check=True, timeout=60).stdout
+    assert threads.strip() == "1"
