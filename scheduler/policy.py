@@ -8,9 +8,11 @@ clock or the database. A failing feed's interval doubles at each failure in a ro
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from config.settings import FeedSettings, ScheduleSettings
 from storage.feeds import FailurePlan, PollSuccess
@@ -25,8 +27,29 @@ class SchedulePolicy:
         """Up to `jitter_seconds` more, so that feeds added together drift apart."""
         return timedelta(seconds=self.rng.uniform(0, self.settings.jitter_seconds))
 
+    def first_poll_at(self, feed: FeedSettings, now: datetime) -> datetime:
+        """A new feed is due at once, up to a second early by its phase: the due-feed check
+        takes feeds in next-poll order, and 10,000 feeds of one host added together would
+        otherwise fill every claimed batch, held to that host's concurrency while the
+        others' slots stood idle."""
+        return now - timedelta(seconds=_phase(feed))
+
     def next_poll_after_success(self, feed: FeedSettings, now: datetime) -> datetime:
-        return now + timedelta(seconds=feed.interval_seconds) + self.jitter()
+        """The feed's own slot nearest to one interval from now.
+
+        Each feed has a fixed phase in its interval, from a hash of its host and name, so
+        the polls of one host spread evenly over the interval whatever order the feeds were
+        added or polled in: 10,000 feeds of one site added together were all due in the same
+        minute, every interval (bench/scale_sources.py). A feed polled on its slot stays on
+        it (exactly one interval between polls); one polled off its slot (new, resumed, or
+        fetched by hand) moves onto it, the next poll between half an interval and one and
+        a half from now.
+        """
+        interval = feed.interval_seconds
+        phase = _phase(feed) * interval
+        target = now.timestamp() + interval
+        slot = phase + round((target - phase) / interval) * interval
+        return datetime.fromtimestamp(slot, UTC)
 
     def backoff_seconds(self, feed: FeedSettings, failures_in_row: int) -> float:
         """The feed's interval doubled per failure in a row, capped; never below the interval
@@ -48,7 +71,14 @@ class SchedulePolicy:
 
     def poll_success(self, feed: FeedSettings, now: datetime, etag: str | None,
                      last_modified: str | None) -> PollSuccess:
-        """The poll to record: next due after the feed's interval plus up to the jitter."""
+        """The poll to record: next due at the feed's slot about one interval from now."""
         return PollSuccess(feed=feed.name, polled_at=now,
                            next_poll_at=self.next_poll_after_success(feed, now), etag=etag,
                            last_modified=last_modified)
+
+
+def _phase(feed: FeedSettings) -> float:
+    """Where in its interval the feed is polled, in [0, 1): uniform over a host's feeds."""
+    host = urlsplit(feed.url).hostname or ""
+    digest = hashlib.blake2b(f"{host}\n{feed.name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64

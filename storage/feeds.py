@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, bindparam, case, or_, select, update
 from sqlalchemy.sql.elements import BindParameter
 
 from config.settings import FeedSettings
@@ -72,27 +71,46 @@ FailurePlan = Callable[[int], tuple[datetime, bool]]
 
 
 class FeedRows(Database):
-    def sync_feeds(self, configured: Sequence[FeedSettings], now: datetime) -> None:
-        """Add configured feeds; a changed configuration resumes a suspended feed."""
+    def sync_feeds(self, configured: Sequence[FeedSettings], now: datetime,
+                   first_poll: Callable[[FeedSettings], datetime] | None = None) -> None:
+        """Add configured feeds; a changed configuration resumes a suspended feed; feeds no
+        longer configured (or disabled) leave the schedule. A new or changed feed is due at
+        `first_poll(feed)` (the schedule policy's; default `now`).
+
+        A statement per batch, not per feed: one read of every feed's name, fingerprint and
+        place in the schedule, then bulk writes of what differs (nothing, at most starts).
+        """
+        due = first_poll or (lambda _feed: now)
+        wanted = {feed.name: feed for feed in configured}
         with self._transaction() as conn:
-            existing = {row.name: row for row in conn.execute(select(feeds))}
-            for feed in configured:
-                row = existing.get(feed.name)
-                if row is None:
-                    try:
-                        with conn.begin_nested():
-                            conn.execute(insert(feeds).values(
-                                name=feed.name, url=feed.url,
-                                config_fingerprint=feed.config_fingerprint, next_poll_at=now,
-                                consecutive_failures=0, suspended=False, articles_stored=0))
-                    except IntegrityError:
-                        pass  # another process added it
-                elif row.config_fingerprint != feed.config_fingerprint:
-                    conn.execute(update(feeds).where(feeds.c.name == feed.name).values(
-                        url=feed.url, config_fingerprint=feed.config_fingerprint,
-                        suspended=False, consecutive_failures=0, next_poll_at=now,
-                        etag=None if row.url != feed.url else row.etag,
-                        last_modified=None if row.url != feed.url else row.last_modified))
+            existing = {row.name: row for row in conn.execute(select(
+                feeds.c.name, feeds.c.url, feeds.c.config_fingerprint, feeds.c.scheduled))}
+            added = [feed for name, feed in wanted.items() if name not in existing]
+            changed = [feed for name, feed in wanted.items() if name in existing
+                       and existing[name].config_fingerprint != feed.config_fingerprint]
+            back = [name for name, row in existing.items()
+                    if name in wanted and not row.scheduled]
+            gone = [name for name, row in existing.items()
+                    if name not in wanted and row.scheduled]
+            if added:
+                # Another process starting with the same configuration may add them first.
+                conn.execute(_insert_ignoring_duplicates(self.dialect), [{
+                    "name": feed.name, "url": feed.url,
+                    "config_fingerprint": feed.config_fingerprint, "next_poll_at": due(feed),
+                    "consecutive_failures": 0, "suspended": False, "articles_stored": 0,
+                    "scheduled": True} for feed in added])
+            for feed in changed:  # a configuration edit: a few feeds, not every start
+                same_url = existing[feed.name].url == feed.url
+                conn.execute(update(feeds).where(feeds.c.name == feed.name).values(
+                    url=feed.url, config_fingerprint=feed.config_fingerprint,
+                    suspended=False, consecutive_failures=0, next_poll_at=due(feed),
+                    scheduled=True,
+                    etag=feeds.c.etag if same_url else None,
+                    last_modified=feeds.c.last_modified if same_url else None))
+            for names, scheduled in ((back, True), (gone, False)):
+                for chunk in in_chunks(names):
+                    conn.execute(update(feeds).where(feeds.c.name.in_(chunk))
+                                 .values(scheduled=scheduled))
 
     def claim_feeds(self, owner: str, now: datetime, lease_seconds: float,
                     names: Sequence[str] | None = None, due_only: bool = True,
@@ -103,17 +121,22 @@ class FeedRows(Database):
         PostgreSQL the SELECT also skips rows another transaction has locked. `limit` caps
         the batch (the most overdue first), leaving the rest to other replicas; a scheduled
         claim (`due_only`) takes SCHEDULED_CLAIM_BATCH unless told otherwise.
+
+        A due claim without names takes the scheduled feeds (`sync_feeds`), in one statement
+        that reads them from the due-feed index in next-poll order: O(feeds claimed), however
+        many are configured. It also skips feeds leased by `owner` itself: those are being
+        polled now (by this run, or by a manual fetch of the same process).
         """
         if limit is None and due_only:
             limit = SCHEDULED_CLAIM_BATCH
         until = now + timedelta(seconds=lease_seconds)
+        if due_only:
+            return self._claim_due(owner, now, until, names, limit)
         free = or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now,
                    feeds.c.lease_owner == owner)
         conditions = [free, feeds.c.suspended.is_(False)]
         if names is not None:
             conditions.append(feeds.c.name.in_(list(names)))
-        if due_only:
-            conditions.append(feeds.c.next_poll_at <= now)
         won: dict[str, FeedState] = {}
         with self._transaction() as conn:
             query = select(feeds.c.name).where(and_(*conditions)).order_by(feeds.c.next_poll_at)
@@ -132,17 +155,41 @@ class FeedRows(Database):
                 won.update((row.name, _feed_state(row)) for row in rows)
         return [won[name] for name in candidates if name in won]
 
+    def _claim_due(self, owner: str, now: datetime, until: datetime,
+                   names: Sequence[str] | None, limit: int | None) -> list[FeedState]:
+        free = or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now)
+        conditions = [feeds.c.suspended.is_(False), feeds.c.scheduled.is_(True),
+                      feeds.c.next_poll_at <= now, free]
+        if names is not None:
+            conditions.append(feeds.c.name.in_(list(names)))
+        due = select(feeds.c.name).where(and_(*conditions)).order_by(feeds.c.next_poll_at)
+        if limit is not None:
+            due = due.limit(limit)
+        if self.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        with self._transaction() as conn:
+            rows = conn.execute(update(feeds).where(and_(feeds.c.name.in_(due), free))
+                                .values(lease_owner=owner, lease_until=until)
+                                .returning(*feeds.c))
+            won = [_feed_state(row) for row in rows]
+        return sorted(won, key=lambda state: (state.next_poll_at, state.name))
+
     def renew_leases(self, owner: str, names: Iterable[str], until: datetime) -> None:
         with self._transaction() as conn:
-            conn.execute(update(feeds).where(and_(feeds.c.lease_owner == owner,
-                                                  feeds.c.name.in_(list(names))))
-                         .values(lease_until=until))
+            for chunk in in_chunks(list(names)):
+                conn.execute(update(feeds).where(and_(feeds.c.lease_owner == owner,
+                                                      feeds.c.name.in_(chunk)))
+                             .values(lease_until=until))
 
     def release_feed(self, name: str, owner: str) -> None:
+        self.release_feeds([name], owner)
+
+    def release_feeds(self, names: Iterable[str], owner: str) -> None:
         with self._transaction() as conn:
-            conn.execute(update(feeds).where(and_(feeds.c.name == name,
-                                                  feeds.c.lease_owner == owner))
-                         .values(lease_owner=None, lease_until=None))
+            for chunk in in_chunks(list(names)):
+                conn.execute(update(feeds).where(and_(feeds.c.name.in_(chunk),
+                                                      feeds.c.lease_owner == owner))
+                             .values(lease_owner=None, lease_until=None))
 
     def lease_owners(self) -> set[str]:
         """Every writer named as a feed's lease owner (expired leases included)."""
@@ -193,6 +240,14 @@ class FeedRows(Database):
             return [_feed_state(row) for row in conn.execute(select(feeds)
                                                               .order_by(feeds.c.name))]
 
+
+
+def _insert_ignoring_duplicates(dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(feeds).on_conflict_do_nothing(index_elements=[feeds.c.name])
 
 
 def _feed_state(row: Any) -> FeedState:

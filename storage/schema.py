@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    true,
 )
 
 metadata = MetaData()
@@ -76,7 +77,13 @@ feeds = Table(
     Column("lease_owner", String(160), nullable=True),
     Column("lease_until", DateTime(timezone=True), nullable=True),
     Column("articles_stored", Integer, nullable=False, default=0),
+    # In the configuration and enabled (`sync_feeds` keeps it): what a scheduled run polls.
+    Column("scheduled", Boolean, nullable=False, default=True, server_default=true()),
 )
+# The due-feed check reads due feeds in next-poll order from here and stops at its batch:
+# its cost follows the feeds due, not the feeds configured (bench/scale_sources.py).
+Index("ix_feeds_due", feeds.c.suspended, feeds.c.scheduled, feeds.c.next_poll_at)
+Index("ix_feeds_lease_owner", feeds.c.lease_owner)
 
 entries = Table(
     "entries",

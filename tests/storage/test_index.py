@@ -50,8 +50,9 @@ def test_a_leased_feed_is_not_claimed_by_another_process(index: CorpusIndex) -> 
 def test_a_feed_not_yet_due_is_left_for_its_next_poll(index: CorpusIndex) -> None:
     now = utcnow()
     index.record_poll_successes([POLICY.poll_success(FEED, now, None, None)], "host-1-aa")
-    assert index.claim_feeds("host-1-aa", now, 30) == []
-    assert index.claim_feeds("host-1-aa", now + timedelta(seconds=61), 30)
+    # The next poll is the feed's slot nearest to one interval on (scheduler/policy.py).
+    assert index.claim_feeds("host-1-aa", now + timedelta(seconds=29), 30) == []
+    assert index.claim_feeds("host-1-aa", now + timedelta(seconds=91), 30)
 
 
 def test_failing_feed_backs_off_doubling_then_is_suspended_and_resumes(

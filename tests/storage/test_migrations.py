@@ -29,7 +29,14 @@ from sqlalchemy import (
 from storage import schema
 from storage.database import DatabaseError
 from storage.index import open_index
-from storage.migrate import HEAD_REVISION, database_revision, head_revision, upgrade_schema
+from storage.migrate import (
+    BASELINE_REVISION,
+    HEAD_REVISION,
+    alembic_config,
+    database_revision,
+    head_revision,
+    upgrade_schema,
+)
 from tests.cli_runner import run_cli
 
 ALEMBIC_VERSION = Table("alembic_version", MetaData(), Column("version_num", String(32)))
@@ -73,9 +80,19 @@ def test_upgrade_creates_exactly_the_schema_the_queries_use(database_url: str,
     assert database_revision(database_url).current == head_revision()
 
 
+def _create_baseline_schema(engine: Engine) -> None:
+    """What `metadata.create_all` made before migrations existed: revision 0001's tables,
+    without Alembic's version table (today's metadata has the later revisions' changes)."""
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), BASELINE_REVISION)
+        conn.execute(text("DROP TABLE alembic_version"))
+
+
 def test_database_created_before_migrations_is_adopted_with_its_data(
         database_url: str, engine: Engine) -> None:
-    schema.metadata.create_all(engine)
+    _create_baseline_schema(engine)
     with engine.begin() as conn:
         conn.execute(insert(schema.counters).values(name="article_sequence", value=41))
     index = open_index(database_url)
