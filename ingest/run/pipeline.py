@@ -188,8 +188,12 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
                       near_duplicate_threshold=dedupe.near_duplicate_threshold,
                       store_near_duplicates=dedupe.store_near_duplicates)
     stores: StoreLane[StoreRequest] = StoreLane(functools.partial(store_batch, storage))
+    # A scheduled run claims again when half its batch is done, and a poll is done once
+    # recorded: its recorder writes as soon as half a batch waits. With the 50 ms wait for a
+    # fuller batch, a scheduled run polled 230 feeds/s all answering 304, a fetch 450.
     polls = PollRecorder(functools.partial(database.call, index.record_poll_successes,
-                                           owner=writer.tag))
+                                           owner=writer.tag),
+                         max_batch=_claim_batch(settings) // 2 if request.due_only else 64)
     try:
         async with PageFetcher(settings.fetch, transport=transport,
                                observe=observe_fetch) as fetcher:
