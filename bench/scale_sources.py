@@ -170,6 +170,7 @@ class HealthProbe:
 
     port: int
     samples: list[tuple[float, float, int]] = field(default_factory=list)  # (at, s, status)
+    reads: list[tuple[str, float, int]] = field(default_factory=list)  # (path, s, bytes)
     _done: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -199,6 +200,27 @@ class HealthProbe:
                 status = 0
             elapsed = time.monotonic() - started if status else 10.0
             self.samples.append((time.time(), elapsed, status))
+
+    def status_reader(self, every: float) -> threading.Thread:
+        """Also read /api/status?runs=15 (as the status page does) and /metrics (as
+        Prometheus does) every `every` seconds, recording how long each took."""
+        def read() -> None:
+            while not self._done.wait(every):
+                for path in ("/api/status?runs=15", "/metrics"):
+                    started = time.monotonic()
+                    try:
+                        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                        conn.request("GET", path)
+                        response = conn.getresponse()
+                        size = len(response.read())
+                        conn.close()
+                    except OSError:
+                        continue
+                    self.reads.append((path.split("?")[0], time.monotonic() - started, size))
+
+        thread = threading.Thread(target=read, daemon=True)
+        thread.start()
+        return thread
 
     def worst(self, since: float = 0.0, until: float = float("inf")) -> float:
         values = [s for at, s, _ in self.samples if since <= at <= until]
@@ -252,6 +274,7 @@ class RunResult:
     healthz_worst_first: float
     healthz_worst_interval: float | None
     healthz_failures: int
+    status_reads: list[tuple[str, float, int]]
     polled_at_end: int
     log: RequestLog
     first_poll_done_at: float | None
@@ -261,7 +284,8 @@ class RunResult:
 
 
 def measure_run(config: Path, work: Path, sources: int, farm: FeedFarm, database_url: str,
-                timeout: float, interval: float | None, replicas: int = 1) -> RunResult:
+                timeout: float, interval: float | None, replicas: int = 1,
+                status_every: float = 0.0) -> RunResult:
     engine = create_engine(database_url)
     ports = [free_port("127.0.0.1") for _ in range(replicas)]
     spawned_at = time.time()
@@ -280,6 +304,8 @@ def measure_run(config: Path, work: Path, sources: int, farm: FeedFarm, database
     polled = 0
     try:
         with HealthProbe(ports[0]) as health, MemorySampler(pids) as memory:
+            if status_every:
+                health.status_reader(status_every)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 time.sleep(0.25)
@@ -319,7 +345,8 @@ def measure_run(config: Path, work: Path, sources: int, farm: FeedFarm, database
         healthz_worst_first=health.worst(until=first_done_at or float("inf")),
         healthz_worst_interval=None if interval_end is None
         else health.worst(since=first_done_at or 0.0),
-        healthz_failures=health.failures(), polled_at_end=polled, log=farm.stop_and_collect(),
+        healthz_failures=health.failures(), status_reads=health.reads,
+        polled_at_end=polled, log=farm.stop_and_collect(),
         first_poll_done_at=first_done_at, first_poll_runs=first_runs, interval_end=interval_end,
         spawned_at=spawned_at)
 
@@ -369,6 +396,16 @@ def _spread(values: list[float], unit: str, digits: int = 2) -> str:
         return f"{values[0]:.{digits}f} {unit}"
     return (f"{min(values):.{digits}f} / {statistics.median(values):.{digits}f} / "
             f"{max(values):.{digits}f} {unit}")
+
+
+def config_load_seconds(config: Path, times: int) -> list[float]:
+    """`load_settings` of the configuration, in a fresh interpreter each time (as at start)."""
+    code = ("import sys, time; from pathlib import Path; t = time.perf_counter(); "
+            "from config.settings import load_settings; "
+            f"load_settings(Path({str(config)!r}), {{}}); print(time.perf_counter() - t)")
+    return [float(subprocess.run([sys.executable, "-c", code], cwd=_REPO, check=True,
+                                 capture_output=True, text=True).stdout)
+            for _ in range(times)]
 
 
 def first_poll(args: argparse.Namespace) -> int:
@@ -441,14 +478,12 @@ def interval(args: argparse.Namespace) -> int:
             with FeedFarm(layout) as farm, fresh_database(args.database_url, work) as url:
                 config = write_config(work / "config.toml", layout, url, work / "corpus",
                                       args.interval, args.concurrency)
-                started = time.perf_counter()
-                subprocess.run(_cli(config, "db", "current"), cwd=work, env=environment(),
-                               capture_output=True)
-                print(f"config of {sources:,} feeds: `db current` (loads and validates it) "
-                      f"{time.perf_counter() - started:.2f} s", flush=True)
+                print(f"config of {sources:,} feeds, load_settings (read, parse, validate): "
+                      f"{_spread(config_load_seconds(config, 3), 's')}", flush=True)
                 _upgrade(config, work)
                 result = measure_run(config, work, sources, farm, url, args.timeout,
-                                     args.interval, replicas=args.replicas)
+                                     args.interval, replicas=args.replicas,
+                                     status_every=args.status_every)
         _report_interval(args, sources, layout, result)
     return 0
 
@@ -480,6 +515,13 @@ def _report_interval(args: argparse.Namespace, sources: int, layout: FarmLayout,
                  ("  /healthz worst", f"{result.healthz_worst_interval:.3f} s"),
                  ("  requests/s: big host most in 1 s, mean; other hosts most",
                   f"{big}, {big_mean:.1f}; {other}")]
+    for path in ("/api/status", "/metrics"):
+        reads = [(seconds, size) for name, seconds, size in result.status_reads if name == path]
+        if reads:
+            worst = max(seconds for seconds, _ in reads)
+            size = max(size for _, size in reads) / 1e6
+            rows.append((f"{path} read every {args.status_every:g} s: worst, size",
+                         f"{worst:.2f} s, {size:.1f} MB"))
     rows += [("/healthz answers not 200", f"{result.healthz_failures}"),
              ("peak memory (PSS, all process trees)", f"{result.peak_mb:.0f} MB"),
              ("feeds polled twice within half an interval",
@@ -516,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     every.add_argument("--sources", default=[100000], **sizes)
     every.add_argument("--interval", type=float, default=300.0)
     every.add_argument("--replicas", type=int, default=1)
+    every.add_argument("--status-every", type=float, default=15.0,
+                       help="read /api/status and /metrics this often (0: never)")
     args = parser.parse_args(argv)
     return first_poll(args) if args.mode == "first-poll" else interval(args)
 

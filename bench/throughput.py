@@ -277,9 +277,10 @@ def _reap_orphans(timeout: float = 10.0) -> float:
     return cpu
 
 
-def run_measured(args: list[str], cwd: Path, prefix: tuple[str, ...] = ()) -> Measured:
-    """Run the CLI; CPU from wait4 (the process and every descendant, reaped by it or by this
-    process as their subreaper), memory sampled.
+def run_measured(args: list[str], cwd: Path, prefix: tuple[str, ...] = (),
+                 argv: list[str] | None = None) -> Measured:
+    """Run the CLI (or `argv`, another program); CPU from wait4 (the process and every
+    descendant, reaped by it or by this process as their subreaper), memory sampled.
 
     wait4's ru_maxrss is not used: it counts the bench's own memory, which the child
     inherits between fork and exec.
@@ -288,8 +289,8 @@ def run_measured(args: list[str], cwd: Path, prefix: tuple[str, ...] = ()) -> Me
     out_path, err_path = cwd / "stdout.txt", cwd / "stderr.txt"
     with open(out_path, "w") as out, open(err_path, "w") as err:
         started = time.perf_counter()
-        process = subprocess.Popen([*prefix, *command(*args)], cwd=cwd, stdout=out, stderr=err,
-                                   env=environment())
+        process = subprocess.Popen(argv or [*prefix, *command(*args)], cwd=cwd, stdout=out,
+                                   stderr=err, env=environment())
         peak = 0
         peaks: dict[int, int] = {}
         done = threading.Event()

@@ -99,11 +99,9 @@ class FeedSettings:
     rules: SiteRules = field(default_factory=SiteRules)
     enabled: bool = True
 
-    @functools.cached_property
+    @property
     def config_fingerprint(self) -> str:
-        """Changes whenever the feed's configuration does (a suspended feed then resumes).
-
-        Cached: every start compares it for every feed (100,000 in bench/scale_sources.py)."""
+        """Changes whenever the feed's configuration does (a suspended feed then resumes)."""
         payload = json.dumps(
             [self.url, self.interval_seconds, list(self.filters.include),
              list(self.filters.exclude), list(self.rules.keep), list(self.rules.drop)],

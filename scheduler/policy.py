@@ -12,7 +12,6 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 from config.settings import FeedSettings, ScheduleSettings
 from storage.feeds import FailurePlan, PollSuccess
@@ -78,7 +77,10 @@ class SchedulePolicy:
 
 
 def _phase(feed: FeedSettings) -> float:
-    """Where in its interval the feed is polled, in [0, 1): uniform over a host's feeds."""
-    host = urlsplit(feed.url).hostname or ""
+    """Where in its interval the feed is polled, in [0, 1): uniform over a host's feeds.
+
+    The host is read as the URL's authority by hand: urlsplit took a second of a start with
+    100,000 new feeds."""
+    host = feed.url.partition("://")[2].split("/", 1)[0].lower()
     digest = hashlib.blake2b(f"{host}\n{feed.name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64

@@ -259,7 +259,10 @@ async def _until_stopped(work: asyncio.Future[None], stop: asyncio.Event | None,
 
 
 def _claim_batch(settings: Settings) -> int:
-    return max(SCHEDULED_CLAIM_BATCH, settings.fetch.max_concurrency)
+    # Twice the requests in flight: feeds waiting for their poll to be recorded, or for a busy
+    # host's slot, hold a place in the batch without holding a connection. A batch of 16
+    # spent an eighth of a 304-only run's CPU on claim statements (bench/scale_sources.py).
+    return max(SCHEDULED_CLAIM_BATCH, 2 * settings.fetch.max_concurrency)
 
 
 async def _poll_claimed_feeds(context: _RunContext, request: RunRequest,

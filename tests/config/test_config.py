@@ -84,3 +84,46 @@ def test_changing_a_feed_changes_its_fingerprint() -> None:
     first = parse_settings(_feeds("https://a.example/"), {}).feeds[0]
     second = parse_settings(_feeds("https://a.example/other"), {}).feeds[0]
     assert first.config_fingerprint != second.config_fingerprint
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_sources_can_live_in_included_files_and_folders(tmp_path: Path) -> None:
+    _write(tmp_path / "sources" / "b.toml",
+           '[[feeds]]\nname = "b"\nurl = "https://b.example/rss"\n')
+    _write(tmp_path / "sources" / "a.toml",
+           '[[feeds]]\nname = "a"\nurl = "https://a.example/rss"\ninterval_minutes = 5\n')
+    _write(tmp_path / "one.toml", '[[feeds]]\nname = "c"\nurl = "https://c.example/rss"\n')
+    config = _write(tmp_path / "conf" / "main.toml",
+                    'include = ["../sources", "../one.toml"]\n'
+                    '[[feeds]]\nname = "main"\nurl = "https://m.example/rss"\n')
+    settings = load_settings(config, {})
+    assert [feed.name for feed in settings.feeds] == ["main", "a", "b", "c"]
+    assert settings.feed("a").interval_seconds == 300
+
+
+@pytest.mark.parametrize(("included", "message"), [
+    ('[[feeds]]\nname = "main"\nurl = "https://x.example/"\n',
+     r"sources/x.toml: feeds\[0\].name: duplicate feed name 'main'"),
+    ('[[feeds]]\nname = "x"\nurl = "ftp://x.example/"\n',
+     r"sources/x.toml: feeds\[0\].url: not an http\(s\) URL"),
+    ('[fetch]\nretries = 1\n', r"sources/x.toml: fetch: unknown key"),
+    ('[[feeds]\n', r"sources/x.toml: invalid TOML"),
+])
+def test_an_error_in_an_included_file_names_that_file(tmp_path: Path, included: str,
+                                                      message: str) -> None:
+    _write(tmp_path / "sources" / "x.toml", included)
+    config = _write(tmp_path / "main.toml", 'include = ["sources"]\n'
+                    '[[feeds]]\nname = "main"\nurl = "https://m.example/rss"\n')
+    with pytest.raises(ConfigError, match=message):
+        load_settings(config, {})
+
+
+def test_an_include_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    config = _write(tmp_path / "main.toml", 'include = ["nowhere"]\n')
+    with pytest.raises(ConfigError, match=r"include\[0\]: nowhere: no such file or folder"):
+        load_settings(config, {})
