@@ -15,7 +15,11 @@ loopback server. Each round, in alternating order:
   command line's feed pipeline (reads each feed, downloads the pages with N threads, extracts
   with N processes, writes one .txt per page), with a configuration file that sets
   SLEEP_TIME = 0 (its default waits 5 s between requests to one host, and everything here is
-  one host) and SSRF_PROTECTION = off (it refuses loopback addresses otherwise).
+  one host) and SSRF_PROTECTION = off (it refuses loopback addresses otherwise). Its feed
+  reader drops feeds whose host is an IP address or a name without a dot ("Invalid URL"), so
+  its feeds and their links name the server `bench.localhost`, which its process resolves to
+  127.0.0.1 (`socket.getaddrinfo` wrapped before its `main` runs, as an /etc/hosts line
+  would; nothing else of it is changed). Same pages, same server, feeds under another path.
 
 Figures per tool: wall time, CPU seconds (user + system of the process tree, from wait4 and
 the reaped orphans), CPU per article, peak memory (PSS summed over the process tree, sampled
@@ -39,6 +43,7 @@ if str(_REPO) not in sys.path:
 
 from bench.throughput import (  # noqa: E402
     DEFAULT_DATA,
+    BenchPage,
     Measured,
     Site,
     _stored,
@@ -46,6 +51,7 @@ from bench.throughput import (  # noqa: E402
     load_sources,
     make_pages,
     publish,
+    rss,
     run_measured,
     serve,
 )
@@ -73,6 +79,20 @@ EXTERNAL_URLS = off
 """
 
 
+_BENCH_HOST = "bench.localhost"
+# trafilatura's own CLI main, with bench.localhost resolving to the loopback server.
+_TRAFILATURA_MAIN = f"""
+import socket, sys
+_getaddrinfo = socket.getaddrinfo
+def getaddrinfo(host, *args, **kwargs):
+    return _getaddrinfo("127.0.0.1" if host == {_BENCH_HOST!r} else host, *args, **kwargs)
+socket.getaddrinfo = getaddrinfo
+from trafilatura.cli import main
+sys.argv[0] = "trafilatura"
+main()
+"""
+
+
 @dataclass(frozen=True)
 class Round:
     tool: str
@@ -96,18 +116,32 @@ def ours(site: Site, feed_paths: list[str], concurrency: int) -> Round:
         return Round("source-ingest fetch", measured, _stored(measured.stdout))
 
 
-def trafilatura(site: Site, feed_paths: list[str], parallel: int) -> Round:
+def publish_for_trafilatura(site: Site, pages: list[BenchPage], feeds: int) -> list[str]:
+    """The same pages behind feeds of their own whose links name bench.localhost."""
+    base = f"http://{_BENCH_HOST}:{site.port}"
+    per_feed: list[list[tuple[str, str]]] = [[] for _ in range(feeds)]
+    for i, page in enumerate(pages):
+        per_feed[i % feeds].append((page.path, page.title))
+    urls = []
+    for i, items in enumerate(per_feed):
+        path = f"/trafilatura-feeds/{i:04d}.xml"
+        site.set(path, rss(items, base), "application/rss+xml")
+        urls.append(base + path)
+    return urls
+
+
+def trafilatura(site: Site, feed_urls: list[str], parallel: int) -> Round:
     with tempfile.TemporaryDirectory(prefix="peer-trafilatura-") as scratch:
         work = Path(scratch)
         feeds = work / "feeds.txt"
-        feeds.write_text("".join(site.url(path) + "\n" for path in feed_paths))
+        feeds.write_text("".join(url + "\n" for url in feed_urls))
         settings = work / "settings.cfg"
         settings.write_text(_TRAFILATURA_CONFIG)
         out = work / "out"
-        binary = Path(sys.executable).with_name("trafilatura")
         measured = run_measured([], work, argv=[
-            str(binary), "--input-file", str(feeds), "--feed", "--parallel", str(parallel),
-            "--output-dir", str(out), "--config-file", str(settings)])
+            sys.executable, "-c", _TRAFILATURA_MAIN, "--input-file", str(feeds), "--feed",
+            "--parallel", str(parallel), "--output-dir", str(out), "--config-file",
+            str(settings)])
         if measured.returncode != 0:
             raise RuntimeError(measured.stderr[-3000:])
         written = sum(1 for _ in out.glob("*.txt")) if out.is_dir() else 0
@@ -129,11 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     rounds: list[Round] = []
     with serve(site):
         feed_paths = publish(site, pages, args.feeds)
+        trafilatura_feeds = publish_for_trafilatura(site, pages, args.feeds)
         for attempt in range(args.repeat):
-            order = (ours, trafilatura) if attempt % 2 == 0 else (trafilatura, ours)
-            for tool in order:
-                result = tool(site, feed_paths,
-                              args.concurrency if tool is ours else args.parallel)
+            first_ours = attempt % 2 == 0
+            for run_ours in (first_ours, not first_ours):
+                result = ours(site, feed_paths, args.concurrency) if run_ours else \
+                    trafilatura(site, trafilatura_feeds, args.parallel)
                 rounds.append(result)
                 m = result.measured
                 print(f"round {attempt + 1} {result.tool}: {result.articles} articles, wall "

@@ -372,7 +372,8 @@ class StatusApi:
                     "feeds": enabled})
         watcher = _RunStartWatcher()
         task = state.start_run(RunRequest(trigger=RunTrigger.MANUAL, feed_names=names,
-                                          due_only=False), observer=watcher)
+                                          due_only=False, sync_feeds=not state.feeds_synced),
+                               observer=watcher)
         await asyncio.wait({watcher.run_id, task}, timeout=RUN_ID_WAIT_SECONDS,
                            return_when=asyncio.FIRST_COMPLETED)
         if not watcher.run_id.done() and task.done() and not task.cancelled():
