@@ -19,10 +19,13 @@ tree), then `source-ingest run --http` until every feed's first poll is recorded
 `/healthz` latency sampled every 0.2 s meanwhile, and the time from the spawn to the farm's
 first request. `--timeout` ends a run that has not finished its first poll.
 
-`interval`: `run` (or `--replicas K` of them on one database) through the first poll and then
-one more `--interval` seconds, the feeds' configured interval: CPU of that interval's polls,
+`interval`: `run` (or `--replicas K` of them on one database) through the first poll, then
+half an interval (the feeds move onto their slots), then one full `--interval` (the feeds'
+configured interval, which then holds one poll of each feed): CPU of that interval's polls,
 `/healthz` latency throughout, peak PSS, requests per second to the big host and to the others
-(first poll, then the interval), and whether any feed was polled twice within half an interval.
+(first poll, then the interval), and whether any feed was polled twice within half an
+interval. Then `--status-reads` reads each of /api/status and /metrics (their latency and
+size, and /healthz meanwhile), outside the measured interval.
 """
 
 from __future__ import annotations
@@ -201,26 +204,21 @@ class HealthProbe:
             elapsed = time.monotonic() - started if status else 10.0
             self.samples.append((time.time(), elapsed, status))
 
-    def status_reader(self, every: float) -> threading.Thread:
-        """Also read /api/status?runs=15 (as the status page does) and /metrics (as
-        Prometheus does) every `every` seconds, recording how long each took."""
-        def read() -> None:
-            while not self._done.wait(every):
-                for path in ("/api/status?runs=15", "/metrics"):
-                    started = time.monotonic()
-                    try:
-                        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-                        conn.request("GET", path)
-                        response = conn.getresponse()
-                        size = len(response.read())
-                        conn.close()
-                    except OSError:
-                        continue
-                    self.reads.append((path.split("?")[0], time.monotonic() - started, size))
-
-        thread = threading.Thread(target=read, daemon=True)
-        thread.start()
-        return thread
+    def read_status(self, times: int) -> None:
+        """Read /api/status?runs=15 (as the status page does) and /metrics (as Prometheus
+        does) `times` times each, one after the other, recording how long each took."""
+        for _ in range(times):
+            for path in ("/api/status?runs=15", "/metrics"):
+                started = time.monotonic()
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+                    conn.request("GET", path)
+                    response = conn.getresponse()
+                    size = len(response.read())
+                    conn.close()
+                except OSError:
+                    continue
+                self.reads.append((path.split("?")[0], time.monotonic() - started, size))
 
     def worst(self, since: float = 0.0, until: float = float("inf")) -> float:
         values = [s for at, s, _ in self.samples if since <= at <= until]
@@ -273,19 +271,21 @@ class RunResult:
     peak_mb: float
     healthz_worst_first: float
     healthz_worst_interval: float | None
+    healthz_worst_reads: float | None
     healthz_failures: int
     status_reads: list[tuple[str, float, int]]
     polled_at_end: int
     log: RequestLog
     first_poll_done_at: float | None
     first_poll_runs: int  # scheduled runs it took
+    interval_start: float | None
     interval_end: float | None
     spawned_at: float
 
 
 def measure_run(config: Path, work: Path, sources: int, farm: FeedFarm, database_url: str,
                 timeout: float, interval: float | None, replicas: int = 1,
-                status_every: float = 0.0) -> RunResult:
+                status_reads: int = 0) -> RunResult:
     engine = create_engine(database_url)
     ports = [free_port("127.0.0.1") for _ in range(replicas)]
     spawned_at = time.time()
@@ -297,15 +297,13 @@ def measure_run(config: Path, work: Path, sources: int, farm: FeedFarm, database
             _cli(config, "run", "--http", f"127.0.0.1:{port}"), cwd=work, stdout=out,
             stderr=err, env=environment()), out, err))
     pids = [process.pid for process, _, _ in processes]
-    first_done_at = interval_end = None
+    first_done_at = interval_start = interval_end = reads_start = reads_end = None
     first_cpu = 0.0
     first_runs = 0
     interval_cpu = None
     polled = 0
     try:
         with HealthProbe(ports[0]) as health, MemorySampler(pids) as memory:
-            if status_every:
-                health.status_reader(status_every)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 time.sleep(0.25)
@@ -317,9 +315,18 @@ def measure_run(config: Path, work: Path, sources: int, farm: FeedFarm, database
                     first_runs = run_rows(engine)
                     break
             if first_done_at is not None and interval is not None:
+                # Polled off their slots at first, the feeds' second polls fall between half
+                # an interval and one and a half after their first; from half an interval
+                # after the first poll ended, any interval holds exactly one poll of each.
+                time.sleep(interval / 2)
+                interval_start = time.time()
+                cpu_start = sum(tree_cpu_seconds(pid) for pid in pids)
                 time.sleep(interval)
                 interval_end = time.time()
-                interval_cpu = sum(tree_cpu_seconds(pid) for pid in pids) - first_cpu
+                interval_cpu = sum(tree_cpu_seconds(pid) for pid in pids) - cpu_start
+                reads_start = time.time()
+                health.read_status(status_reads)
+                reads_end = time.time()
             if first_done_at is None:
                 first_cpu = sum(tree_cpu_seconds(pid) for pid in pids)
             polled = polled_feeds(engine)
@@ -343,11 +350,14 @@ def measure_run(config: Path, work: Path, sources: int, farm: FeedFarm, database
         first_poll=None if first_done_at is None else first_done_at - spawned_at,
         first_poll_cpu=first_cpu, interval_cpu=interval_cpu, peak_mb=memory.peak_kb / 1024,
         healthz_worst_first=health.worst(until=first_done_at or float("inf")),
-        healthz_worst_interval=None if interval_end is None
-        else health.worst(since=first_done_at or 0.0),
+        healthz_worst_interval=None if interval_start is None or interval_end is None
+        else health.worst(since=interval_start, until=interval_end),
+        healthz_worst_reads=None if reads_start is None or reads_end is None
+        else health.worst(since=reads_start, until=reads_end),
         healthz_failures=health.failures(), status_reads=health.reads,
         polled_at_end=polled, log=farm.stop_and_collect(),
-        first_poll_done_at=first_done_at, first_poll_runs=first_runs, interval_end=interval_end,
+        first_poll_done_at=first_done_at, first_poll_runs=first_runs, interval_start=interval_start,
+        interval_end=interval_end,
         spawned_at=spawned_at)
 
 
@@ -483,7 +493,7 @@ def interval(args: argparse.Namespace) -> int:
                 _upgrade(config, work)
                 result = measure_run(config, work, sources, farm, url, args.timeout,
                                      args.interval, replicas=args.replicas,
-                                     status_every=args.status_every)
+                                     status_reads=args.status_reads)
         _report_interval(args, sources, layout, result)
     return 0
 
@@ -506,11 +516,14 @@ def _report_interval(args: argparse.Namespace, sources: int, layout: FarmLayout,
                                           result.first_poll_done_at)
         rows.append(("  requests/s: big host most in 1 s, mean; other hosts most",
                      f"{big}, {big_mean:.1f}; {other}"))
-    if result.interval_end is not None and result.first_poll_done_at is not None:
-        since, until = result.first_poll_done_at, result.interval_end
+    if result.interval_end is not None and result.interval_start is not None:
+        since, until = result.interval_start, result.interval_end
         in_window = sum(1 for at in log.times if since <= at < until)
         big, big_mean, other = host_rates(log, layout, since, until)
-        rows += [("the next interval: polls", f"{in_window:,}"),
+        feeds_in_window = len({feed for at, feed in zip(log.times, log.feeds, strict=True)
+                               if since <= at < until})
+        rows += [("one interval, from half an interval after: polls, feeds",
+                  f"{in_window:,}, {feeds_in_window:,}"),
                  ("  CPU (process trees)", f"{result.interval_cpu:.1f} s"),
                  ("  /healthz worst", f"{result.healthz_worst_interval:.3f} s"),
                  ("  requests/s: big host most in 1 s, mean; other hosts most",
@@ -520,8 +533,10 @@ def _report_interval(args: argparse.Namespace, sources: int, layout: FarmLayout,
         if reads:
             worst = max(seconds for seconds, _ in reads)
             size = max(size for _, size in reads) / 1e6
-            rows.append((f"{path} read every {args.status_every:g} s: worst, size",
+            rows.append((f"{path}, read {len(reads)} times after: worst, size",
                          f"{worst:.2f} s, {size:.1f} MB"))
+    if result.healthz_worst_reads is not None:
+        rows.append(("  /healthz worst meanwhile", f"{result.healthz_worst_reads:.3f} s"))
     rows += [("/healthz answers not 200", f"{result.healthz_failures}"),
              ("peak memory (PSS, all process trees)", f"{result.peak_mb:.0f} MB"),
              ("feeds polled twice within half an interval",
@@ -558,8 +573,8 @@ def main(argv: list[str] | None = None) -> int:
     every.add_argument("--sources", default=[100000], **sizes)
     every.add_argument("--interval", type=float, default=300.0)
     every.add_argument("--replicas", type=int, default=1)
-    every.add_argument("--status-every", type=float, default=15.0,
-                       help="read /api/status and /metrics this often (0: never)")
+    every.add_argument("--status-reads", type=int, default=3,
+                       help="reads of /api/status and /metrics after the interval")
     args = parser.parse_args(argv)
     return first_poll(args) if args.mode == "first-poll" else interval(args)
 
