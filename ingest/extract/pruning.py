@@ -51,6 +51,9 @@ class _Sums:
     def total_in(self, first: int, end: int) -> float:
         return self.total[end] - self.total[first]
 
+    def chars_in(self, first: int, end: int) -> int:
+        return self.chars[end] - self.chars[first]
+
     def link_density(self, first: int, end: int) -> float:
         chars = self.chars[end] - self.chars[first]
         return (self.link_chars[end] - self.link_chars[first]) / chars if chars else 0.0
@@ -75,13 +78,20 @@ def article_paragraphs(page: PageText, weights: list[float], article: int) -> li
     unmarked_prose = _anchors(root, _outermost(inside), weights)
     story_end = unmarked_prose[-1] if unmarked_prose else root.end
     main_kinds = _main_text_kinds(inside, sums, sums.prose_in(root.first, root.end), story_end)
-    marked = _outermost([b for b in inside if b.signature not in main_kinds])
-    anchors = _anchors(root, marked, weights)
-    dropped = _covered(root, marked)
-    for block in marked:
-        if not _is_furniture(block, sums, anchors, page.paragraphs):
+    candidates = [b for b in inside if b.signature not in main_kinds]
+    anchors = _anchors(root, _outermost(candidates), weights)
+    dropped = [False] * (root.end - root.first)
+    # Parents come before their children: a marked block that stays is story, but what is
+    # marked inside it is judged in turn (a caption in an embed wrapper, a share bar in a
+    # paywalled section). Inside a dropped block nothing is judged again.
+    dropped_until = -1
+    for block in candidates:
+        if block.first < dropped_until:
+            continue
+        if _is_furniture(block, sums, anchors):
             for index in range(block.first, block.end):
-                dropped[index - root.first] = False
+                dropped[index - root.first] = True
+            dropped_until = block.end
     return [index for index in range(root.first, root.end) if not dropped[index - root.first]]
 
 
@@ -136,9 +146,7 @@ def _outermost(blocks: list[Block]) -> list[Block]:
     return kept
 
 
-def _is_furniture(
-    block: Block, sums: _Sums, anchors: list[int], paragraphs: list[Paragraph]
-) -> bool:
+def _is_furniture(block: Block, sums: _Sums, anchors: list[int]) -> bool:
     if block.factor <= STRUCTURAL:
         # Hidden, navigation, an aside, or the site speaking (a sign-up prompt, an ad, a
         # caption): not the story even between its paragraphs.
@@ -152,6 +160,5 @@ def _is_furniture(
     if block.first > anchors[-1]:
         return True  # after the story: comments, bio, related stories, sign-up prompts
     if block.end <= anchors[0]:
-        chars = sum(len(paragraphs[i].text) for i in range(block.first, block.end))
-        return chars < _HEADER_NOTE_CHARS
+        return sums.chars_in(block.first, block.end) < _HEADER_NOTE_CHARS
     return False

@@ -192,3 +192,10 @@ def test_time_grows_linearly_with_the_page_not_with_its_nesting() -> None:
     small, large = best_of_three(_nested_page(250)), best_of_three(_nested_page(2000))
     # Eight times the elements: a re-scan of each candidate's subtree would be ~64 times.
     assert large < 16 * small, (small, large)
+
+
+def test_caption_inside_a_kept_embed_or_widget_wrapper_is_left_out() -> None:
+    article = extract("caption-inside-an-embed-wrapper")
+    assert_whole_story(article)
+    assert "scaffolding" not in text_of(article)
+    assert "drawing of the new ramp" not in text_of(article)
