@@ -28,7 +28,8 @@ from ingest.extract.pruning import article_paragraphs
 from ingest.extract.scoring import best_container, is_furniture_line, paragraph_weight, score_blocks
 from ingest.records import ExtractionMethod
 
-_STANDFIRST_REACH = 8  # paragraphs above the body searched for the standfirst
+_STANDFIRST_REACH = 8  # paragraphs above the body searched for the standfirst ...
+_HEADLINE_REACH = 40  # ... or up to the headline, when it is this close
 _STANDFIRST_MIN_WORDS = 6
 _STANDFIRST_OVERLAP = 0.8
 _WORD = re.compile(r"\w+")
@@ -67,8 +68,7 @@ def locate_article(
         first = chosen.indexes[0]
         chain = _common_chain(page, chosen)
     found = [page.paragraphs[i] for i in chosen.indexes]
-    before = page.paragraphs[max(0, first - _STANDFIRST_REACH) : first]
-    standfirst = _standfirst(before, summaries)
+    standfirst = _standfirst(_header_above(page, first), summaries)
     if standfirst is not None:
         found.insert(0, standfirst)
     found = [p for p in found if not is_furniture_line(p)]
@@ -88,6 +88,19 @@ def _common_chain(page: PageText, chosen: Candidate) -> tuple[int, ...]:
         # A one-paragraph article: its element is the block around the paragraph's own.
         shared = max(1, len(first) - 1)
     return first[: max(shared, 1)]
+
+
+def _header_above(page: PageText, first: int) -> list[Paragraph]:
+    """The paragraphs between the headline (the nearest <h1> above the body) and the body:
+    where the standfirst sits, below kicker, byline, date, share bar and photo captions,
+    however many of those there are. Without a headline near, the few just above."""
+    reach = page.paragraphs[max(0, first - _HEADLINE_REACH) : first]
+    headline = next(
+        (len(reach) - i for i, p in enumerate(reversed(reach)) if p.tag == "h1"), None
+    )
+    if headline is None:
+        return reach[-_STANDFIRST_REACH:]
+    return reach[headline:]
 
 
 def _standfirst(before: list[Paragraph], summaries: tuple[str, ...]) -> Paragraph | None:

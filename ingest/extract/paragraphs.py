@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from selectolax.lexbor import LexborNode
 
 from ingest.dedupe.normalize import normalize_paragraph
-from ingest.extract.boilerplate import furniture_factor, is_declared_article, is_unseen
+from ingest.extract.boilerplate import (
+    LOUD_WORD,
+    furniture_factor,
+    is_declared_article,
+    is_unseen,
+)
 
 BLOCK_TAGS = frozenset(
     {
@@ -187,8 +192,13 @@ def _visit_children(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: in
             continue
         elif tag in BLOCK_TAGS:
             _visit_block(child, walk, inline, depth=depth + 1)
-        elif is_unseen(child.attributes):
+        elif is_unseen(attributes := child.attributes):
             continue  # "Opens in a new window" for screen readers, a collapsed duplicate
+        elif tag != "a" and attributes and furniture_factor(tag, attributes) <= LOUD_WORD:
+            # A <span class="caption"> or "image-credit" under a photo is set apart from
+            # the text around it: read as a block of its own, so that its words can be
+            # weighed as the site's and dropped without the paragraph they sit in.
+            _visit_block(child, walk, inline, depth=depth + 1)
         else:
             if tag == "a":
                 walk.links.append(child.attributes.get("href") or "")

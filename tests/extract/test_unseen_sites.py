@@ -199,3 +199,15 @@ def test_caption_inside_a_kept_embed_or_widget_wrapper_is_left_out() -> None:
     assert_whole_story(article)
     assert "scaffolding" not in text_of(article)
     assert "drawing of the new ramp" not in text_of(article)
+
+
+def test_caption_in_an_inline_span_is_left_out_and_the_story_around_it_kept() -> None:
+    article = extract("caption-in-an-inline-span")
+    assert_whole_story(article)
+    assert "scaffolding" not in text_of(article)
+
+
+def test_standfirst_below_headline_byline_dates_and_photo_is_the_first_paragraph() -> None:
+    article = extract("standfirst-below-a-crowded-header")
+    assert article.paragraphs[0].startswith("Cyclists and walkers will cross the river")
+    assert_whole_story(article)
