@@ -41,6 +41,13 @@ _SILENT_TAGS = frozenset(
     }
 )  # fmt: skip
 _EMPHASIS_TAGS = frozenset({"em", "i", "strong", "b"})
+_FIELD_TAGS = frozenset({"input", "textarea"})
+# Fields a reader types into (a <textarea> has no type: it reads as "text").
+_TEXT_FIELD_TYPES = frozenset({"text", "email", "tel", "search", "url", "password", "number"})
+# A sign-up or comment box: a few prompts and a disclaimer, a few hundred characters.
+_FORM_MAX_CHARS = 1000
+_FORM_MAX_LONG = 2
+_LONG_PARAGRAPH_CHARS = 100
 HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _LINE_BREAK = "\x00"
 _PARAGRAPH_BREAK = re.compile(_LINE_BREAK + r"\s*" + _LINE_BREAK)
@@ -78,6 +85,7 @@ class Block:
     factor: float  # what its markup says: 1.0 article text, less for furniture (boilerplate)
     declared: bool  # the markup calls it the article (<article>, itemprop=articleBody)
     signature: str  # tag and class: blocks of one kind in a template share it
+    prompt: bool  # a few lines around a text field: a sign-up, comment or search form
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,9 @@ class _Walk:
     containers: list[int]
     tags: list[str]
     blocks: dict[int, Block]
+    text_chars: int  # of all paragraphs so far
+    long_paragraphs: int  # paragraphs so far of at least _LONG_PARAGRAPH_CHARS
+    fields: int  # text fields met so far (<input>, <textarea>)
 
     def flush(self) -> None:
         if not self.pieces:
@@ -116,6 +127,8 @@ class _Walk:
         parts = [part for part in parts if part]
         total = sum(len(part) for part in parts) or 1
         visible = sum(_visible_chars(part) for part in parts) or 1
+        self.text_chars += sum(len(part) for part in parts)
+        self.long_paragraphs += sum(1 for part in parts if len(part) >= _LONG_PARAGRAPH_CHARS)
         for part in parts:
             self.paragraphs.append(
                 Paragraph(
@@ -132,7 +145,7 @@ class _Walk:
 
 def paragraphs_of(root: LexborNode) -> PageText:
     """The paragraphs under `root` in reading order, and every block element holding them."""
-    walk = _Walk([], [], 0, 0, [], [], [], {})
+    walk = _Walk([], [], 0, 0, [], [], [], {}, 0, 0, 0)
     _visit_block(root, walk, _Inline(link=False, emphasis=False), depth=0)
     walk.flush()
     return PageText(walk.paragraphs, walk.blocks)
@@ -157,6 +170,7 @@ def _visit_block(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: int) 
     walk.flush()
     parent = walk.containers[-1] if walk.containers else None
     first = len(walk.paragraphs)
+    chars, fields, long_paragraphs = walk.text_chars, walk.fields, walk.long_paragraphs
     tag = node.tag or ""
     walk.containers.append(node.mem_id)
     walk.tags.append(tag)
@@ -175,6 +189,11 @@ def _visit_block(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: int) 
         factor=furniture_factor(tag, attributes),
         declared=is_declared_article(tag, attributes),
         signature=f"{tag}.{attributes.get('class') or ''}",
+        prompt=_is_prompt(
+            holds_field=walk.fields > fields,
+            chars=walk.text_chars - chars,
+            long_paragraphs=walk.long_paragraphs - long_paragraphs,
+        ),
     )
 
 
@@ -189,7 +208,8 @@ def _visit_children(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: in
         elif tag == "br":
             walk.pieces.append(_LINE_BREAK)
         elif tag in _SILENT_TAGS or tag == "-comment" or tag is None:
-            continue
+            if tag in _FIELD_TAGS and _is_text_field(child.attributes):
+                walk.fields += 1
         elif tag in BLOCK_TAGS:
             _visit_block(child, walk, inline, depth=depth + 1)
         elif is_unseen(attributes := child.attributes):
@@ -215,6 +235,19 @@ def _add_text(text: str, walk: _Walk, inline: _Inline) -> None:
         walk.link_chars += len(text.strip())
     if inline.emphasis:
         walk.emphasis_chars += _visible_chars(text)
+
+
+def _is_prompt(*, holds_field: bool, chars: int, long_paragraphs: int) -> bool:
+    """A block around a text field that holds only a few lines is a form: a newsletter
+    sign-up, a comment or search box, whatever its classes say (utility classes such as
+    "mt-4 bg-white" say nothing). A prompt has a disclaimer or two; an article has more
+    paragraphs than that, and a page wrapped whole in a <form> (ASP.NET) far more text."""
+    return holds_field and chars <= _FORM_MAX_CHARS and long_paragraphs <= _FORM_MAX_LONG
+
+
+def _is_text_field(attributes: dict[str, str | None]) -> bool:
+    kind = (attributes.get("type") or "text").lower()
+    return kind in _TEXT_FIELD_TYPES
 
 
 def _visible_chars(text: str) -> int:

@@ -70,7 +70,7 @@ def article_paragraphs(page: PageText, weights: list[float], article: int) -> li
         and root.first <= block.first
         and block.end <= root.end
         and block.first < block.end
-        and block.factor < NO_EVIDENCE
+        and (block.factor < NO_EVIDENCE or block.prompt)
     ]
     if not inside:
         return list(range(root.first, root.end))
@@ -147,9 +147,9 @@ def _outermost(blocks: list[Block]) -> list[Block]:
 
 
 def _is_furniture(block: Block, sums: _Sums, anchors: list[int]) -> bool:
-    if block.factor <= STRUCTURAL:
+    if block.factor <= STRUCTURAL or block.prompt:
         # Hidden, navigation, an aside, or the site speaking (a sign-up prompt, an ad, a
-        # caption): not the story even between its paragraphs.
+        # caption, a form to fill in): not the story even between its paragraphs.
         return True
     if sums.total_in(block.first, block.end) <= 0:
         return True  # labels and links

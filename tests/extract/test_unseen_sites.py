@@ -211,3 +211,17 @@ def test_standfirst_below_headline_byline_dates_and_photo_is_the_first_paragraph
     article = extract("standfirst-below-a-crowded-header")
     assert article.paragraphs[0].startswith("Cyclists and walkers will cross the river")
     assert_whole_story(article)
+
+
+def test_sign_up_box_marked_only_by_utility_classes_is_left_out() -> None:
+    article = extract("sign-up-box-with-utility-classes")
+    assert_whole_story(article)
+    text = text_of(article)
+    assert "in one email" not in text and "you agree to receive" not in text, text
+
+
+def test_short_post_sharing_its_element_with_a_comment_form_is_kept() -> None:
+    article = extract("short-post-with-its-comment-form")
+    text = text_of(article)
+    assert FIRST in text and "cyclists on the iron deck again" in text, text
+    assert "Leave a reply" not in text and "Name" not in article.paragraphs
