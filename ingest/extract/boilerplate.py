@@ -45,7 +45,7 @@ _LOUD = re.compile(
     r"share|sharing|social|related|recommend|outbrain|taboola|recirc|"
     r"more-from|more-stories|most-popular|mostpopular|most-read|trending|"
     r"newsletter|promo|advert|sponsor|subscribe|subscription|signup|sign-up|upsell|pricing|"
-    r"also-read|see-also|further-reading|caption|credit|"
+    r"also-read|see-also|further-reading|caption|credit|carousel|slideshow|"
     r"(?:ad|ads)(?![a-z])"
     r")"
 )

@@ -225,3 +225,9 @@ def test_short_post_sharing_its_element_with_a_comment_form_is_kept() -> None:
     text = text_of(article)
     assert FIRST in text and "cyclists on the iron deck again" in text, text
     assert "Leave a reply" not in text and "Name" not in article.paragraphs
+
+
+def test_captions_of_a_photo_carousel_above_the_story_are_left_out() -> None:
+    article = extract("photo-carousel-above-the-story")
+    assert_whole_story(article)
+    assert "Photo/Jo Field" not in text_of(article)
