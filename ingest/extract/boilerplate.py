@@ -55,7 +55,7 @@ _BOILERPLATE = re.compile(
     r"modal|overlay|authorbio|byline|skip-link|skiplink|toolbar|pagination|pager|print-only|"
     r"hidden|jump-link|tooltip|rating|disclaimer|author-info|about-the-author|author-bio|"
     r"bio-|restricted|piano|regwall|infobox|read-more|readmore|"
-    r"(?:tags|tag-list|nav|meta|widget|teaser|teasers|banner|embed|toc)(?![a-z])"
+    r"(?:tags|tag-list|nav|meta|widget|teaser|teasers|banner|embed|toc|author)(?![a-z])"
     r")"
 )
 # A class or id that says "this is the article" outweighs a furniture word beside it

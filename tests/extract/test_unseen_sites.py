@@ -231,3 +231,16 @@ def test_captions_of_a_photo_carousel_above_the_story_are_left_out() -> None:
     article = extract("photo-carousel-above-the-story")
     assert_whole_story(article)
     assert "Photo/Jo Field" not in text_of(article)
+
+
+def test_author_box_after_the_story_is_left_out() -> None:
+    article = extract("author-box-after-the-story")
+    assert_whole_story(article)
+    assert "covered transport and local politics" not in text_of(article)
+
+
+def test_story_split_over_sibling_elements_is_read_whole() -> None:
+    article = extract("story-split-over-sibling-elements")
+    assert_whole_story(article)
+    assert article.method is ExtractionMethod.MAIN
+    assert "Ferry timetable" not in text_of(article)
