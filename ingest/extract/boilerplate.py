@@ -45,7 +45,7 @@ _LOUD = re.compile(
     r"share|sharing|social|related|recommend|outbrain|taboola|recirc|"
     r"more-from|more-stories|most-popular|mostpopular|most-read|trending|"
     r"newsletter|promo|advert|sponsor|subscribe|subscription|signup|sign-up|upsell|pricing|"
-    r"also-read|see-also|further-reading|caption|credit|carousel|slideshow|"
+    r"also-read|see-also|further-reading|caption|credit|carousel|slideshow|infobox|"
     r"(?:ad|ads)(?![a-z])"
     r")"
 )
@@ -54,7 +54,7 @@ _BOILERPLATE = re.compile(
     r"breadcrumb|paywall|sidebar|side-bar|footer|masthead|navbar|nav-|navigation|menu|popup|"
     r"modal|overlay|authorbio|byline|skip-link|skiplink|toolbar|pagination|pager|print-only|"
     r"hidden|jump-link|tooltip|rating|disclaimer|author-info|about-the-author|author-bio|"
-    r"bio-|restricted|piano|regwall|infobox|read-more|readmore|"
+    r"bio-|restricted|piano|regwall|read-more|readmore|"
     r"(?:tags|tag-list|nav|meta|widget|teaser|teasers|banner|embed|toc|author)(?![a-z])"
     r")"
 )

@@ -244,3 +244,9 @@ def test_story_split_over_sibling_elements_is_read_whole() -> None:
     assert_whole_story(article)
     assert article.method is ExtractionMethod.MAIN
     assert "Ferry timetable" not in text_of(article)
+
+
+def test_infobox_of_the_site_between_the_paragraphs_is_left_out() -> None:
+    article = extract("infobox-between-the-paragraphs")
+    assert_whole_story(article)
+    assert "live coverage" not in text_of(article) and "Tell us" not in text_of(article)
