@@ -65,6 +65,9 @@ _ARTICLE_WORDS = re.compile(
 )
 # Text that is never on screen: for screen readers only, or hidden by the page itself.
 _UNSEEN = re.compile(r"(?<![a-z])(?:sr-only|screen-reader|visually-hidden|visuallyhidden)")
+# Classes that CSS frameworks define as display:none (Bootstrap, Tailwind, Bulma), as whole
+# class names only: "field--label-hidden" hides a label, not the element.
+_HIDING_CLASSES = frozenset({"hidden", "d-none", "is-hidden", "invisible"})
 _TOPIC_CLASS = re.compile(r"(?<!\S)(?:entry-)?(?:category|tag)-\S+")
 _CAMEL_HUMP = re.compile(r"([a-z])([A-Z])")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")
@@ -100,7 +103,10 @@ def is_unseen(attributes: dict[str, str | None]) -> bool:
     if style and _HIDDEN_STYLE.search(style.lower()):
         return True
     names = attributes.get("class")
-    return bool(names) and _UNSEEN.search(names.lower()) is not None
+    if not names:
+        return False
+    names = names.lower()
+    return _UNSEEN.search(names) is not None or not _HIDING_CLASSES.isdisjoint(names.split())
 
 
 def is_declared_article(tag: str, attributes: dict[str, str | None]) -> bool:

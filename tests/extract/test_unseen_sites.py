@@ -250,3 +250,11 @@ def test_infobox_of_the_site_between_the_paragraphs_is_left_out() -> None:
     article = extract("infobox-between-the-paragraphs")
     assert_whole_story(article)
     assert "live coverage" not in text_of(article) and "Tell us" not in text_of(article)
+
+
+def test_block_hidden_by_a_utility_class_is_left_out_a_hidden_label_class_is_not() -> None:
+    article = extract("subscription-wall-hidden-by-a-utility-class")
+    assert_whole_story(article)
+    assert "reserved for members" not in text_of(article)
+    assert "unlimited reading" not in text_of(article)
+    assert_whole_story(extract("text-field-with-hidden-label"))
