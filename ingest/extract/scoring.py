@@ -104,7 +104,8 @@ def best_container(page: PageText, scored: BlockScores) -> int | None:
     if not scores:
         return None
     best = max(scores, key=scores.__getitem__)
-    if scores[best] <= 0:
+    top = scores[best]
+    if top <= 0:
         return None
     blocks = page.blocks
     # One long paragraph can score more than the article around it when the article also
@@ -115,9 +116,10 @@ def best_container(page: PageText, scored: BlockScores) -> int | None:
         if parent is None or scores[parent] <= 0:
             break
         best = parent
-    top = scores[best]
     # The tightest element that still holds nearly all the prose: the wrapper that adds a
     # headline, a byline and a date line scores a little more, but those are not body text.
+    # The best score stays the measure: the parent of a split article scores less than its
+    # longest paragraph, and a teaser elsewhere must not pass for as good as the article.
     close = [
         mem_id
         for mem_id, score in scores.items()

@@ -244,6 +244,7 @@ def test_story_split_over_sibling_elements_is_read_whole() -> None:
     assert_whole_story(article)
     assert article.method is ExtractionMethod.MAIN
     assert "Ferry timetable" not in text_of(article)
+    assert "weekly market" not in text_of(article)
 
 
 def test_infobox_of_the_site_between_the_paragraphs_is_left_out() -> None:
