@@ -33,6 +33,7 @@ _HEADLINE_REACH = 40  # ... or up to the headline, when it is this close
 _STANDFIRST_MIN_WORDS = 6
 _STANDFIRST_OVERLAP = 0.8
 _WORD = re.compile(r"\w+")
+_LABEL_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,25 @@ def locate_article(
     if standfirst is not None:
         found.insert(0, standfirst)
     found = [p for p in found if not is_furniture_line(p)]
-    return Located(without_site_notes(found, url, chain[-1]), chain, method)
+    found = _without_orphan_labels(page, without_site_notes(found, url, chain[-1]))
+    return Located(found, chain, method)
+
+
+def _without_orphan_labels(page: PageText, found: list[Paragraph]) -> list[Paragraph]:
+    """`found` without the short lines ending in a colon ("More:", "Related:", "Watch:")
+    whose next paragraph on the page was left out: a label introducing a list of links, a
+    video or a gallery that is not the article's text says nothing without it."""
+    kept = {id(p) for p in found}
+    following = {id(a): b for a, b in zip(page.paragraphs, page.paragraphs[1:], strict=False)}
+    return [
+        p
+        for p in found
+        if not (
+            len(p.text) <= _LABEL_CHARS
+            and p.text.endswith(":")
+            and id(following.get(id(p))) not in kept
+        )
+    ]
 
 
 def _common_chain(page: PageText, chosen: Candidate) -> tuple[int, ...]:

@@ -259,3 +259,10 @@ def test_block_hidden_by_a_utility_class_is_left_out_a_hidden_label_class_is_not
     assert "reserved for members" not in text_of(article)
     assert "unlimited reading" not in text_of(article)
     assert_whole_story(extract("text-field-with-hidden-label"))
+
+
+def test_label_of_a_list_that_was_left_out_goes_with_it() -> None:
+    article = extract("label-of-a-list-left-out")
+    assert_whole_story(article)
+    assert "More:" not in article.paragraphs
+    assert "The plan has three parts:" in article.paragraphs
