@@ -34,6 +34,10 @@ _STANDFIRST_MIN_WORDS = 6
 _STANDFIRST_OVERLAP = 0.8
 _WORD = re.compile(r"\w+")
 _LABEL_CHARS = 40
+_TEASER_HEADLINE_CHARS = 15
+_TEASER_SUMMARY_CHARS = 20
+_TEASER_GAP_CHARS = 60  # lines shorter than this between teasers: headings, dates
+_MIN_TEASERS = 3
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,36 @@ def locate_article(
     if standfirst is not None:
         found.insert(0, standfirst)
     found = [p for p in found if not is_furniture_line(p)]
-    found = _without_orphan_labels(page, without_site_notes(found, url, chain[-1]))
+    found = _without_trailing_teasers(without_site_notes(found, url, chain[-1]))
+    found = _without_orphan_labels(page, found)
     return Located(found, chain, method)
+
+
+def _without_trailing_teasers(found: list[Paragraph]) -> list[Paragraph]:
+    """`found` without the list of teasers that follows the story: paragraphs that begin
+    with the linked headline of another page and go on with its summary ("<a>Ferry
+    timetable changes</a> The summer timetable starts ..."), three or more of them
+    with only short lines (a heading, a date) between them, to the end."""
+    teasers = 0
+    start = len(found)
+    for index in range(len(found) - 1, -1, -1):
+        paragraph = found[index]
+        if _is_teaser(paragraph):
+            teasers += 1
+            start = index
+        elif len(paragraph.text) >= _TEASER_GAP_CHARS:
+            break
+    if teasers < _MIN_TEASERS:
+        return found
+    while start > 0 and len(found[start - 1].text) < _TEASER_GAP_CHARS:
+        start -= 1  # the list's heading ("More news") goes with it
+    return found[:start]
+
+
+def _is_teaser(paragraph: Paragraph) -> bool:
+    leading = paragraph.leading_link_chars
+    summary = len(paragraph.text) - leading
+    return leading >= _TEASER_HEADLINE_CHARS and summary >= _TEASER_SUMMARY_CHARS
 
 
 def _without_orphan_labels(page: PageText, found: list[Paragraph]) -> list[Paragraph]:

@@ -66,6 +66,9 @@ class Paragraph:
     # after the story is an editor's note or the author's bio, not the story's own words.
     emphasis_share: float
     links: tuple[str, ...]  # href of every <a> in it, as written
+    # Characters of link text before its first word outside a link: a teaser starts with
+    # the linked headline of another page ("<a>Headline</a> Summary of that story.").
+    leading_link_chars: int = 0
 
     @property
     def link_density(self) -> float:
@@ -111,6 +114,8 @@ class _Walk:
     text_chars: int  # of all paragraphs so far
     long_paragraphs: int  # paragraphs so far of at least _LONG_PARAGRAPH_CHARS
     fields: int  # text fields met so far (<input>, <textarea>)
+    leading_link_chars: int = 0  # of the paragraph being read
+    plain_text_read: bool = False  # whether it has text outside links yet
 
     def flush(self) -> None:
         if not self.pieces:
@@ -122,6 +127,7 @@ class _Walk:
         emphasis_chars, self.emphasis_chars = self.emphasis_chars, 0
         links = tuple(self.links)
         self.links.clear()
+        leading, self.leading_link_chars, self.plain_text_read = self.leading_link_chars, 0, False
         parts = [normalize_paragraph(part.replace(_LINE_BREAK, " "))
                  for part in _PARAGRAPH_BREAK.split(raw)]
         parts = [part for part in parts if part]
@@ -129,7 +135,7 @@ class _Walk:
         visible = sum(_visible_chars(part) for part in parts) or 1
         self.text_chars += sum(len(part) for part in parts)
         self.long_paragraphs += sum(1 for part in parts if len(part) >= _LONG_PARAGRAPH_CHARS)
-        for part in parts:
+        for number, part in enumerate(parts):
             self.paragraphs.append(
                 Paragraph(
                     text=part,
@@ -139,6 +145,7 @@ class _Walk:
                     containers=tuple(self.containers),
                     emphasis_share=min(1.0, emphasis_chars / visible),
                     links=links,
+                    leading_link_chars=min(len(part), leading) if number == 0 else 0,
                 )
             )
 
@@ -233,6 +240,10 @@ def _add_text(text: str, walk: _Walk, inline: _Inline) -> None:
     walk.pieces.append(text)
     if inline.link:
         walk.link_chars += len(text.strip())
+        if not walk.plain_text_read:
+            walk.leading_link_chars += len(text.strip())
+    elif not text.isspace():
+        walk.plain_text_read = True
     if inline.emphasis:
         walk.emphasis_chars += _visible_chars(text)
 

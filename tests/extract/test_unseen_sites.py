@@ -266,3 +266,11 @@ def test_label_of_a_list_that_was_left_out_goes_with_it() -> None:
     assert_whole_story(article)
     assert "More:" not in article.paragraphs
     assert "The plan has three parts:" in article.paragraphs
+
+
+def test_teasers_after_the_story_are_left_out() -> None:
+    article = extract("teasers-after-the-story")
+    assert_whole_story(article)
+    text = text_of(article)
+    assert "Read the engineers' report" in text
+    assert "summer timetable" not in text and "Other news from the valley" not in text, text
