@@ -69,6 +69,7 @@ class Paragraph:
     # Characters of link text before its first word outside a link: a teaser starts with
     # the linked headline of another page ("<a>Headline</a> Summary of that story.").
     leading_link_chars: int = 0
+    quoted: bool = False  # inside a <blockquote>: a quotation, an embedded post
 
     @property
     def link_density(self) -> float:
@@ -116,6 +117,7 @@ class _Walk:
     fields: int  # text fields met so far (<input>, <textarea>)
     leading_link_chars: int = 0  # of the paragraph being read
     plain_text_read: bool = False  # whether it has text outside links yet
+    quotes: int = 0  # <blockquote> elements around the text being read
 
     def flush(self) -> None:
         if not self.pieces:
@@ -146,6 +148,7 @@ class _Walk:
                     emphasis_share=min(1.0, emphasis_chars / visible),
                     links=links,
                     leading_link_chars=min(len(part), leading) if number == 0 else 0,
+                    quoted=self.quotes > 0,
                 )
             )
 
@@ -181,8 +184,11 @@ def _visit_block(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: int) 
     tag = node.tag or ""
     walk.containers.append(node.mem_id)
     walk.tags.append(tag)
+    quote = int(tag == "blockquote")
+    walk.quotes += quote
     _visit_children(node, walk, inline, depth=depth)
     walk.flush()
+    walk.quotes -= quote
     walk.containers.pop()
     walk.tags.pop()
     attributes = node.attributes

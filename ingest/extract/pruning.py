@@ -35,6 +35,7 @@ class _Sums:
     total: list[float]
     chars: list[int]
     link_chars: list[int]
+    prose_paragraphs: list[int]
 
     @classmethod
     def of(cls, paragraphs: list[Paragraph], weights: list[float]) -> _Sums:
@@ -43,6 +44,14 @@ class _Sums:
             total=[0.0, *accumulate(weights)],
             chars=[0, *accumulate(len(p.text) for p in paragraphs)],
             link_chars=[0, *accumulate(p.link_chars for p in paragraphs)],
+            # A quotation counts as prose however short: an embedded post the story cites.
+            prose_paragraphs=[
+                0,
+                *accumulate(
+                    int(w >= _PROSE_WEIGHT or p.quoted)
+                    for p, w in zip(paragraphs, weights, strict=True)
+                ),
+            ],
         )
 
     def prose_in(self, first: int, end: int) -> float:
@@ -50,6 +59,9 @@ class _Sums:
 
     def total_in(self, first: int, end: int) -> float:
         return self.total[end] - self.total[first]
+
+    def prose_paragraphs_in(self, first: int, end: int) -> int:
+        return self.prose_paragraphs[end] - self.prose_paragraphs[first]
 
     def chars_in(self, first: int, end: int) -> int:
         return self.chars[end] - self.chars[first]
@@ -155,6 +167,8 @@ def _is_furniture(block: Block, sums: _Sums, anchors: list[int]) -> bool:
         return True  # labels and links
     if sums.link_density(block.first, block.end) > _LINK_HEAVY:
         return True
+    if not sums.prose_paragraphs_in(block.first, block.end):
+        return True  # prompts and buttons: not one sentence of prose among them
     if not anchors:
         return False  # no unmarked prose to tell where the story is: the text decided
     if block.first > anchors[-1]:

@@ -274,3 +274,11 @@ def test_teasers_after_the_story_are_left_out() -> None:
     text = text_of(article)
     assert "Read the engineers' report" in text
     assert "summer timetable" not in text and "Other news from the valley" not in text, text
+
+
+def test_marked_prompt_lines_between_paragraphs_go_a_short_quoted_post_stays() -> None:
+    article = extract("prompt-lines-and-a-quoted-post-between-paragraphs")
+    assert_whole_story(article)
+    text = text_of(article)
+    assert "read this story later" not in text and "Not a member" not in text, text
+    assert "Great news for the valley" in text
