@@ -34,6 +34,8 @@ _STANDFIRST_MIN_WORDS = 6
 _STANDFIRST_OVERLAP = 0.8
 _WORD = re.compile(r"\w+")
 _LABEL_CHARS = 40
+_TRAILING_LABEL_CHARS = 30
+_SENTENCE_END = re.compile(r"[.!?。！？؟।…\"”»)]")
 _TEASER_HEADLINE_CHARS = 15
 _TEASER_SUMMARY_CHARS = 20
 _TEASER_GAP_CHARS = 60  # lines shorter than this between teasers: headings, dates
@@ -79,6 +81,8 @@ def locate_article(
     found = [p for p in found if not is_furniture_line(p)]
     found = _without_trailing_teasers(without_site_notes(found, url, chain[-1]))
     found = _without_orphan_labels(page, found)
+    while len(found) > 1 and _is_trailing_label(found[-1]):
+        found.pop()
     return Located(found, chain, method)
 
 
@@ -107,6 +111,13 @@ def _is_teaser(paragraph: Paragraph) -> bool:
     leading = paragraph.leading_link_chars
     summary = len(paragraph.text) - leading
     return leading >= _TEASER_HEADLINE_CHARS and summary >= _TEASER_SUMMARY_CHARS
+
+
+def _is_trailing_label(paragraph: Paragraph) -> bool:
+    """A short line after the story that is no sentence ("Related Content", "Comments",
+    "Post a comment"): a heading of what the article element holds next, left alone."""
+    text = paragraph.text
+    return len(text) < _TRAILING_LABEL_CHARS and not _SENTENCE_END.search(text)
 
 
 def _without_orphan_labels(page: PageText, found: list[Paragraph]) -> list[Paragraph]:

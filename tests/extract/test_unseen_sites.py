@@ -282,3 +282,9 @@ def test_marked_prompt_lines_between_paragraphs_go_a_short_quoted_post_stays() -
     text = text_of(article)
     assert "read this story later" not in text and "Not a member" not in text, text
     assert "Great news for the valley" in text
+
+
+def test_headings_left_alone_after_the_story_are_left_out() -> None:
+    article = extract("headings-left-alone-after-the-story")
+    assert_whole_story(article)
+    assert article.paragraphs[-1].endswith("the school and the surgery."), article.paragraphs
