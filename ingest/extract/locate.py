@@ -35,6 +35,7 @@ _STANDFIRST_OVERLAP = 0.8
 _WORD = re.compile(r"\w+")
 _LABEL_CHARS = 40
 _TRAILING_LABEL_CHARS = 30
+_ITEM_TAGS = frozenset({"td", "th", "li", "dd", "dt"})
 _SENTENCE_END = re.compile(r"[.!?。！？؟।…\"”»)]")
 _TEASER_HEADLINE_CHARS = 15
 _TEASER_SUMMARY_CHARS = 20
@@ -117,7 +118,11 @@ def _is_trailing_label(paragraph: Paragraph) -> bool:
     """A short line after the story that is no sentence ("Related Content", "Comments",
     "Post a comment"): a heading of what the article element holds next, left alone."""
     text = paragraph.text
-    return len(text) < _TRAILING_LABEL_CHARS and not _SENTENCE_END.search(text)
+    return (
+        len(text) < _TRAILING_LABEL_CHARS
+        and paragraph.tag not in _ITEM_TAGS  # a table's last cell, a list's last item
+        and not _SENTENCE_END.search(text)
+    )
 
 
 def _without_orphan_labels(page: PageText, found: list[Paragraph]) -> list[Paragraph]:
