@@ -64,10 +64,12 @@ _ARTICLE_WORDS = re.compile(
     r"(?<![a-z])(?:(?:article|story|post|entry)-{0,2}(?:body|text|content)|main-content)(?![a-z])"
 )
 # Text that is never on screen: for screen readers only, or hidden by the page itself.
-_UNSEEN = re.compile(r"(?<![a-z])(?:sr-only|screen-reader|visually-hidden|visuallyhidden)")
-# Classes that CSS frameworks define as display:none (Bootstrap, Tailwind, Bulma), as whole
-# class names only: "field--label-hidden" hides a label, not the element.
-_HIDING_CLASSES = frozenset({"hidden", "d-none", "is-hidden", "invisible"})
+# Classes that CSS frameworks define as display:none (Bootstrap, Tailwind, Bulma) count as
+# whole class names only: "field--label-hidden" hides a label, not the element.
+_UNSEEN = re.compile(
+    r"(?<![a-z])(?:sr-only|screen-reader|visually-hidden|visuallyhidden)"
+    r"|(?<!\S)(?:hidden|d-none|is-hidden|invisible)(?!\S)"
+)
 _TOPIC_CLASS = re.compile(r"(?<!\S)(?:entry-)?(?:category|tag)-\S+")
 _CAMEL_HUMP = re.compile(r"([a-z])([A-Z])")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")
@@ -92,6 +94,15 @@ def furniture_factor(tag: str, attributes: dict[str, str | None]) -> float:
     return NO_EVIDENCE
 
 
+def names_site_words(attributes: dict[str, str | None]) -> bool:
+    """Whether the element's class or id names the site's own words (caption, credit,
+    share, comment ...): for inline elements, which have no factor of their own."""
+    if not (attributes.get("class") or attributes.get("id")):
+        return False
+    names = _names(attributes)
+    return _LOUD.search(names) is not None and _ARTICLE_WORDS.search(names) is None
+
+
 def is_unseen(attributes: dict[str, str | None]) -> bool:
     """Whether the page hides the element from a sighted reader (hidden, display:none,
     aria-hidden, a screen-reader-only class)."""
@@ -105,8 +116,7 @@ def is_unseen(attributes: dict[str, str | None]) -> bool:
     names = attributes.get("class")
     if not names:
         return False
-    names = names.lower()
-    return _UNSEEN.search(names) is not None or not _HIDING_CLASSES.isdisjoint(names.split())
+    return _UNSEEN.search(names.lower()) is not None
 
 
 def is_declared_article(tag: str, attributes: dict[str, str | None]) -> bool:

@@ -17,10 +17,10 @@ from selectolax.lexbor import LexborNode
 
 from ingest.dedupe.normalize import normalize_paragraph
 from ingest.extract.boilerplate import (
-    LOUD_WORD,
     furniture_factor,
     is_declared_article,
     is_unseen,
+    names_site_words,
 )
 
 BLOCK_TAGS = frozenset(
@@ -133,10 +133,12 @@ class _Walk:
         parts = [normalize_paragraph(part.replace(_LINE_BREAK, " "))
                  for part in _PARAGRAPH_BREAK.split(raw)]
         parts = [part for part in parts if part]
-        total = sum(len(part) for part in parts) or 1
-        visible = sum(_visible_chars(part) for part in parts) or 1
-        self.text_chars += sum(len(part) for part in parts)
-        self.long_paragraphs += sum(1 for part in parts if len(part) >= _LONG_PARAGRAPH_CHARS)
+        lengths = [len(part) for part in parts]
+        self.text_chars += sum(lengths)
+        total = sum(lengths) or 1
+        # Without emphasis the share is 0 whatever the count: count only when needed.
+        visible = (sum(_visible_chars(part) for part in parts) or 1) if emphasis_chars else 1
+        self.long_paragraphs += sum(1 for n in lengths if n >= _LONG_PARAGRAPH_CHARS)
         for number, part in enumerate(parts):
             self.paragraphs.append(
                 Paragraph(
@@ -227,7 +229,7 @@ def _visit_children(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: in
             _visit_block(child, walk, inline, depth=depth + 1)
         elif is_unseen(attributes := child.attributes):
             continue  # "Opens in a new window" for screen readers, a collapsed duplicate
-        elif tag != "a" and attributes and furniture_factor(tag, attributes) <= LOUD_WORD:
+        elif tag != "a" and attributes and names_site_words(attributes):
             # A <span class="caption"> or "image-credit" under a photo is set apart from
             # the text around it: read as a block of its own, so that its words can be
             # weighed as the site's and dropped without the paragraph they sit in.
