@@ -288,3 +288,10 @@ def test_headings_left_alone_after_the_story_are_left_out() -> None:
     article = extract("headings-left-alone-after-the-story")
     assert_whole_story(article)
     assert article.paragraphs[-1].endswith("the school and the surgery."), article.paragraphs
+
+
+def test_authors_sentence_before_a_picture_stays_a_video_label_goes() -> None:
+    article = extract("author-sentence-before-a-picture")
+    assert_whole_story(article)
+    assert "Here is how the new ramp on the eastern bank will look:" in article.paragraphs
+    assert "seen from the air" not in text_of(article)
