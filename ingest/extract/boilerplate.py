@@ -45,7 +45,7 @@ _LOUD = re.compile(
     r"share|sharing|social|related|recommend|outbrain|taboola|recirc|"
     r"more-from|more-stories|most-popular|mostpopular|most-read|trending|"
     r"newsletter|promo|advert|sponsor|subscribe|subscription|signup|sign-up|upsell|pricing|"
-    r"also-read|see-also|further-reading|caption|credit|"
+    r"also-read|see-also|further-reading|caption|credit|carousel|slideshow|infobox|"
     r"(?:ad|ads)(?![a-z])"
     r")"
 )
@@ -54,8 +54,8 @@ _BOILERPLATE = re.compile(
     r"breadcrumb|paywall|sidebar|side-bar|footer|masthead|navbar|nav-|navigation|menu|popup|"
     r"modal|overlay|authorbio|byline|skip-link|skiplink|toolbar|pagination|pager|print-only|"
     r"hidden|jump-link|tooltip|rating|disclaimer|author-info|about-the-author|author-bio|"
-    r"bio-|restricted|piano|regwall|infobox|read-more|readmore|"
-    r"(?:tags|tag-list|nav|meta|widget|teaser|teasers|banner|embed|toc)(?![a-z])"
+    r"bio-|restricted|piano|regwall|read-more|readmore|"
+    r"(?:tags|tag-list|nav|meta|widget|teaser|teasers|banner|embed|toc|author)(?![a-z])"
     r")"
 )
 # A class or id that says "this is the article" outweighs a furniture word beside it
@@ -64,7 +64,12 @@ _ARTICLE_WORDS = re.compile(
     r"(?<![a-z])(?:(?:article|story|post|entry)-{0,2}(?:body|text|content)|main-content)(?![a-z])"
 )
 # Text that is never on screen: for screen readers only, or hidden by the page itself.
-_UNSEEN = re.compile(r"(?<![a-z])(?:sr-only|screen-reader|visually-hidden|visuallyhidden)")
+# Classes that CSS frameworks define as display:none (Bootstrap, Tailwind, Bulma) count as
+# whole class names only: "field--label-hidden" hides a label, not the element.
+_UNSEEN = re.compile(
+    r"(?<![a-z])(?:sr-only|screen-reader|visually-hidden|visuallyhidden)"
+    r"|(?<!\S)(?:hidden|d-none|is-hidden|invisible)(?!\S)"
+)
 _TOPIC_CLASS = re.compile(r"(?<!\S)(?:entry-)?(?:category|tag)-\S+")
 _CAMEL_HUMP = re.compile(r"([a-z])([A-Z])")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")
@@ -89,6 +94,15 @@ def furniture_factor(tag: str, attributes: dict[str, str | None]) -> float:
     return NO_EVIDENCE
 
 
+def names_site_words(attributes: dict[str, str | None]) -> bool:
+    """Whether the element's class or id names the site's own words (caption, credit,
+    share, comment ...): for inline elements, which have no factor of their own."""
+    if not (attributes.get("class") or attributes.get("id")):
+        return False
+    names = _names(attributes)
+    return _LOUD.search(names) is not None and _ARTICLE_WORDS.search(names) is None
+
+
 def is_unseen(attributes: dict[str, str | None]) -> bool:
     """Whether the page hides the element from a sighted reader (hidden, display:none,
     aria-hidden, a screen-reader-only class)."""
@@ -100,7 +114,9 @@ def is_unseen(attributes: dict[str, str | None]) -> bool:
     if style and _HIDDEN_STYLE.search(style.lower()):
         return True
     names = attributes.get("class")
-    return bool(names) and _UNSEEN.search(names.lower()) is not None
+    if not names:
+        return False
+    return _UNSEEN.search(names.lower()) is not None
 
 
 def is_declared_article(tag: str, attributes: dict[str, str | None]) -> bool:

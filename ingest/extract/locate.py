@@ -28,10 +28,19 @@ from ingest.extract.pruning import article_paragraphs
 from ingest.extract.scoring import best_container, is_furniture_line, paragraph_weight, score_blocks
 from ingest.records import ExtractionMethod
 
-_STANDFIRST_REACH = 8  # paragraphs above the body searched for the standfirst
+_STANDFIRST_REACH = 8  # paragraphs above the body searched for the standfirst ...
+_HEADLINE_REACH = 40  # ... or up to the headline, when it is this close
 _STANDFIRST_MIN_WORDS = 6
 _STANDFIRST_OVERLAP = 0.8
 _WORD = re.compile(r"\w+")
+_LABEL_CHARS = 40
+_TRAILING_LABEL_CHARS = 30
+_ITEM_TAGS = frozenset({"td", "th", "li", "dd", "dt"})
+_SENTENCE_END = re.compile(r"[.!?。！？؟।…\"”»)]")
+_TEASER_HEADLINE_CHARS = 15
+_TEASER_SUMMARY_CHARS = 20
+_TEASER_GAP_CHARS = 60  # lines shorter than this between teasers: headings, dates
+_MIN_TEASERS = 3
 
 
 @dataclass(frozen=True)
@@ -67,12 +76,70 @@ def locate_article(
         first = chosen.indexes[0]
         chain = _common_chain(page, chosen)
     found = [page.paragraphs[i] for i in chosen.indexes]
-    before = page.paragraphs[max(0, first - _STANDFIRST_REACH) : first]
-    standfirst = _standfirst(before, summaries)
+    standfirst = _standfirst(_header_above(page, first), summaries)
     if standfirst is not None:
         found.insert(0, standfirst)
     found = [p for p in found if not is_furniture_line(p)]
-    return Located(without_site_notes(found, url, chain[-1]), chain, method)
+    found = _without_trailing_teasers(without_site_notes(found, url, chain[-1]))
+    found = _without_orphan_labels(page, found)
+    while len(found) > 1 and _is_trailing_label(found[-1]):
+        found.pop()
+    return Located(found, chain, method)
+
+
+def _without_trailing_teasers(found: list[Paragraph]) -> list[Paragraph]:
+    """`found` without the list of teasers that follows the story: paragraphs that begin
+    with the linked headline of another page and go on with its summary ("<a>Ferry
+    timetable changes</a> The summer timetable starts ..."), three or more of them
+    with only short lines (a heading, a date) between them, to the end."""
+    teasers = 0
+    start = len(found)
+    for index in range(len(found) - 1, -1, -1):
+        paragraph = found[index]
+        if _is_teaser(paragraph):
+            teasers += 1
+            start = index
+        elif len(paragraph.text) >= _TEASER_GAP_CHARS:
+            break
+    if teasers < _MIN_TEASERS:
+        return found
+    while start > 0 and len(found[start - 1].text) < _TEASER_GAP_CHARS:
+        start -= 1  # the list's heading ("More news") goes with it
+    return found[:start]
+
+
+def _is_teaser(paragraph: Paragraph) -> bool:
+    leading = paragraph.leading_link_chars
+    summary = len(paragraph.text) - leading
+    return leading >= _TEASER_HEADLINE_CHARS and summary >= _TEASER_SUMMARY_CHARS
+
+
+def _is_trailing_label(paragraph: Paragraph) -> bool:
+    """A short line after the story that is no sentence ("Related Content", "Comments",
+    "Post a comment"): a heading of what the article element holds next, left alone."""
+    text = paragraph.text
+    return (
+        len(text) < _TRAILING_LABEL_CHARS
+        and paragraph.tag not in _ITEM_TAGS  # a table's last cell, a list's last item
+        and not _SENTENCE_END.search(text)
+    )
+
+
+def _without_orphan_labels(page: PageText, found: list[Paragraph]) -> list[Paragraph]:
+    """`found` without the short lines ending in a colon ("More:", "Related:", "Watch:")
+    whose next paragraph on the page was left out: a label introducing a list of links, a
+    video or a gallery that is not the article's text says nothing without it."""
+    kept = {id(p) for p in found}
+    following = {id(a): b for a, b in zip(page.paragraphs, page.paragraphs[1:], strict=False)}
+    return [
+        p
+        for p in found
+        if not (
+            len(p.text) <= _LABEL_CHARS
+            and p.text.endswith(":")
+            and id(following.get(id(p))) not in kept
+        )
+    ]
 
 
 def _common_chain(page: PageText, chosen: Candidate) -> tuple[int, ...]:
@@ -88,6 +155,19 @@ def _common_chain(page: PageText, chosen: Candidate) -> tuple[int, ...]:
         # A one-paragraph article: its element is the block around the paragraph's own.
         shared = max(1, len(first) - 1)
     return first[: max(shared, 1)]
+
+
+def _header_above(page: PageText, first: int) -> list[Paragraph]:
+    """The paragraphs between the headline (the nearest <h1> above the body) and the body:
+    where the standfirst sits, below kicker, byline, date, share bar and photo captions,
+    however many of those there are. Without a headline near, the few just above."""
+    reach = page.paragraphs[max(0, first - _HEADLINE_REACH) : first]
+    headline = next(
+        (len(reach) - i for i, p in enumerate(reversed(reach)) if p.tag == "h1"), None
+    )
+    if headline is None:
+        return reach[-_STANDFIRST_REACH:]
+    return reach[headline:]
 
 
 def _standfirst(before: list[Paragraph], summaries: tuple[str, ...]) -> Paragraph | None:

@@ -30,6 +30,8 @@ _MAX_NOTICE_CHARS = 400
 _MAX_NOTICE_LINES = 3
 _ALL_EMPHASISED = 0.95
 _MAX_LABEL_CHARS = 150
+# A label's first word names the medium and a mark sets it off: "Watch:", "VIDEO |".
+_KIND_MARK = re.compile(r"\s*[^\W\d_]{2,15}\s*[:|]")
 _INTRODUCED_TAGS = frozenset({"li", "blockquote", "dd", "dt", "td", "th", "pre"})
 _QUOTE_MARKS = ('"', "'", "“", "”", "„", "‘", "’", "«", "»", "‹", "›", "「", "『")
 _SENTENCE_END = re.compile(r"[.!?。！？؟।…](?:\s?[\"'”’»)\]])*$")
@@ -102,14 +104,22 @@ def _notice_box(prompt: Paragraph, paragraphs: list[Paragraph], article: int) ->
 def _is_media_label(paragraph: Paragraph, after: Paragraph | None) -> bool:
     """An italic or bold line ending in a colon ("Watch: ...:", "Listen:") introduces an embedded
     video, audio clip or gallery, which is not text; the label alone says nothing. Followed by
-    a list or a quotation, the same line introduces text ("The main changes:") and stays."""
+    a list or a quotation, the same line introduces text ("The main changes:") and stays.
+    The label opens with its kind ("WATCH | ...", "Video: ..."); a sentence of the author's
+    that ends in a colon ("Here is how the widget looks:") is the story's own words."""
     text = paragraph.text
     return (
         len(text) <= _MAX_LABEL_CHARS
         and text.endswith(":")
+        and _opens_with_kind(text)
         and paragraph.emphasis_share >= _ALL_EMPHASISED
         and (after is None or after.tag not in _INTRODUCED_TAGS)
     )
+
+
+def _opens_with_kind(text: str) -> bool:
+    first = text.split(maxsplit=1)[0].strip(":|")
+    return _KIND_MARK.match(text) is not None or (len(first) >= 3 and first.isupper())
 
 
 def _is_emphasised_sentence(paragraph: Paragraph) -> bool:

@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from selectolax.lexbor import LexborNode
 
 from ingest.dedupe.normalize import normalize_paragraph
-from ingest.extract.boilerplate import furniture_factor, is_declared_article, is_unseen
+from ingest.extract.boilerplate import (
+    furniture_factor,
+    is_declared_article,
+    is_unseen,
+    names_site_words,
+)
 
 BLOCK_TAGS = frozenset(
     {
@@ -36,6 +41,13 @@ _SILENT_TAGS = frozenset(
     }
 )  # fmt: skip
 _EMPHASIS_TAGS = frozenset({"em", "i", "strong", "b"})
+_FIELD_TAGS = frozenset({"input", "textarea"})
+# Fields a reader types into (a <textarea> has no type: it reads as "text").
+_TEXT_FIELD_TYPES = frozenset({"text", "email", "tel", "search", "url", "password", "number"})
+# A sign-up or comment box: a few prompts and a disclaimer, a few hundred characters.
+_FORM_MAX_CHARS = 1000
+_FORM_MAX_LONG = 2
+_LONG_PARAGRAPH_CHARS = 100
 HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _LINE_BREAK = "\x00"
 _PARAGRAPH_BREAK = re.compile(_LINE_BREAK + r"\s*" + _LINE_BREAK)
@@ -54,6 +66,10 @@ class Paragraph:
     # after the story is an editor's note or the author's bio, not the story's own words.
     emphasis_share: float
     links: tuple[str, ...]  # href of every <a> in it, as written
+    # Characters of link text before its first word outside a link: a teaser starts with
+    # the linked headline of another page ("<a>Headline</a> Summary of that story.").
+    leading_link_chars: int = 0
+    quoted: bool = False  # inside a <blockquote>: a quotation, an embedded post
 
     @property
     def link_density(self) -> float:
@@ -73,6 +89,7 @@ class Block:
     factor: float  # what its markup says: 1.0 article text, less for furniture (boilerplate)
     declared: bool  # the markup calls it the article (<article>, itemprop=articleBody)
     signature: str  # tag and class: blocks of one kind in a template share it
+    prompt: bool  # a few lines around a text field: a sign-up, comment or search form
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,12 @@ class _Walk:
     containers: list[int]
     tags: list[str]
     blocks: dict[int, Block]
+    text_chars: int  # of all paragraphs so far
+    long_paragraphs: int  # paragraphs so far of at least _LONG_PARAGRAPH_CHARS
+    fields: int  # text fields met so far (<input>, <textarea>)
+    leading_link_chars: int = 0  # of the paragraph being read
+    plain_text_read: bool = False  # whether it has text outside links yet
+    quotes: int = 0  # <blockquote> elements around the text being read
 
     def flush(self) -> None:
         if not self.pieces:
@@ -106,12 +129,17 @@ class _Walk:
         emphasis_chars, self.emphasis_chars = self.emphasis_chars, 0
         links = tuple(self.links)
         self.links.clear()
+        leading, self.leading_link_chars, self.plain_text_read = self.leading_link_chars, 0, False
         parts = [normalize_paragraph(part.replace(_LINE_BREAK, " "))
                  for part in _PARAGRAPH_BREAK.split(raw)]
         parts = [part for part in parts if part]
-        total = sum(len(part) for part in parts) or 1
-        visible = sum(_visible_chars(part) for part in parts) or 1
-        for part in parts:
+        lengths = [len(part) for part in parts]
+        self.text_chars += sum(lengths)
+        total = sum(lengths) or 1
+        # Without emphasis the share is 0 whatever the count: count only when needed.
+        visible = (sum(_visible_chars(part) for part in parts) or 1) if emphasis_chars else 1
+        self.long_paragraphs += sum(1 for n in lengths if n >= _LONG_PARAGRAPH_CHARS)
+        for number, part in enumerate(parts):
             self.paragraphs.append(
                 Paragraph(
                     text=part,
@@ -121,13 +149,15 @@ class _Walk:
                     containers=tuple(self.containers),
                     emphasis_share=min(1.0, emphasis_chars / visible),
                     links=links,
+                    leading_link_chars=min(len(part), leading) if number == 0 else 0,
+                    quoted=self.quotes > 0,
                 )
             )
 
 
 def paragraphs_of(root: LexborNode) -> PageText:
     """The paragraphs under `root` in reading order, and every block element holding them."""
-    walk = _Walk([], [], 0, 0, [], [], [], {})
+    walk = _Walk([], [], 0, 0, [], [], [], {}, 0, 0, 0)
     _visit_block(root, walk, _Inline(link=False, emphasis=False), depth=0)
     walk.flush()
     return PageText(walk.paragraphs, walk.blocks)
@@ -152,11 +182,15 @@ def _visit_block(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: int) 
     walk.flush()
     parent = walk.containers[-1] if walk.containers else None
     first = len(walk.paragraphs)
+    chars, fields, long_paragraphs = walk.text_chars, walk.fields, walk.long_paragraphs
     tag = node.tag or ""
     walk.containers.append(node.mem_id)
     walk.tags.append(tag)
+    quote = int(tag == "blockquote")
+    walk.quotes += quote
     _visit_children(node, walk, inline, depth=depth)
     walk.flush()
+    walk.quotes -= quote
     walk.containers.pop()
     walk.tags.pop()
     attributes = node.attributes
@@ -170,6 +204,11 @@ def _visit_block(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: int) 
         factor=furniture_factor(tag, attributes),
         declared=is_declared_article(tag, attributes),
         signature=f"{tag}.{attributes.get('class') or ''}",
+        prompt=_is_prompt(
+            holds_field=walk.fields > fields,
+            chars=walk.text_chars - chars,
+            long_paragraphs=walk.long_paragraphs - long_paragraphs,
+        ),
     )
 
 
@@ -184,11 +223,17 @@ def _visit_children(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: in
         elif tag == "br":
             walk.pieces.append(_LINE_BREAK)
         elif tag in _SILENT_TAGS or tag == "-comment" or tag is None:
-            continue
+            if tag in _FIELD_TAGS and _is_text_field(child.attributes):
+                walk.fields += 1
         elif tag in BLOCK_TAGS:
             _visit_block(child, walk, inline, depth=depth + 1)
-        elif is_unseen(child.attributes):
+        elif is_unseen(attributes := child.attributes):
             continue  # "Opens in a new window" for screen readers, a collapsed duplicate
+        elif tag != "a" and attributes and names_site_words(attributes):
+            # A <span class="caption"> or "image-credit" under a photo is set apart from
+            # the text around it: read as a block of its own, so that its words can be
+            # weighed as the site's and dropped without the paragraph they sit in.
+            _visit_block(child, walk, inline, depth=depth + 1)
         else:
             if tag == "a":
                 walk.links.append(child.attributes.get("href") or "")
@@ -203,8 +248,25 @@ def _add_text(text: str, walk: _Walk, inline: _Inline) -> None:
     walk.pieces.append(text)
     if inline.link:
         walk.link_chars += len(text.strip())
+        if not walk.plain_text_read:
+            walk.leading_link_chars += len(text.strip())
+    elif not text.isspace():
+        walk.plain_text_read = True
     if inline.emphasis:
         walk.emphasis_chars += _visible_chars(text)
+
+
+def _is_prompt(*, holds_field: bool, chars: int, long_paragraphs: int) -> bool:
+    """A block around a text field that holds only a few lines is a form: a newsletter
+    sign-up, a comment or search box, whatever its classes say (utility classes such as
+    "mt-4 bg-white" say nothing). A prompt has a disclaimer or two; an article has more
+    paragraphs than that, and a page wrapped whole in a <form> (ASP.NET) far more text."""
+    return holds_field and chars <= _FORM_MAX_CHARS and long_paragraphs <= _FORM_MAX_LONG
+
+
+def _is_text_field(attributes: dict[str, str | None]) -> bool:
+    kind = (attributes.get("type") or "text").lower()
+    return kind in _TEXT_FIELD_TYPES
 
 
 def _visible_chars(text: str) -> int:

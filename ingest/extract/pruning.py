@@ -35,6 +35,7 @@ class _Sums:
     total: list[float]
     chars: list[int]
     link_chars: list[int]
+    prose_paragraphs: list[int]
 
     @classmethod
     def of(cls, paragraphs: list[Paragraph], weights: list[float]) -> _Sums:
@@ -43,6 +44,14 @@ class _Sums:
             total=[0.0, *accumulate(weights)],
             chars=[0, *accumulate(len(p.text) for p in paragraphs)],
             link_chars=[0, *accumulate(p.link_chars for p in paragraphs)],
+            # A quotation counts as prose however short: an embedded post the story cites.
+            prose_paragraphs=[
+                0,
+                *accumulate(
+                    int(w >= _PROSE_WEIGHT or p.quoted)
+                    for p, w in zip(paragraphs, weights, strict=True)
+                ),
+            ],
         )
 
     def prose_in(self, first: int, end: int) -> float:
@@ -50,6 +59,12 @@ class _Sums:
 
     def total_in(self, first: int, end: int) -> float:
         return self.total[end] - self.total[first]
+
+    def prose_paragraphs_in(self, first: int, end: int) -> int:
+        return self.prose_paragraphs[end] - self.prose_paragraphs[first]
+
+    def chars_in(self, first: int, end: int) -> int:
+        return self.chars[end] - self.chars[first]
 
     def link_density(self, first: int, end: int) -> float:
         chars = self.chars[end] - self.chars[first]
@@ -67,7 +82,7 @@ def article_paragraphs(page: PageText, weights: list[float], article: int) -> li
         and root.first <= block.first
         and block.end <= root.end
         and block.first < block.end
-        and block.factor < NO_EVIDENCE
+        and (block.factor < NO_EVIDENCE or block.prompt)
     ]
     if not inside:
         return list(range(root.first, root.end))
@@ -75,13 +90,20 @@ def article_paragraphs(page: PageText, weights: list[float], article: int) -> li
     unmarked_prose = _anchors(root, _outermost(inside), weights)
     story_end = unmarked_prose[-1] if unmarked_prose else root.end
     main_kinds = _main_text_kinds(inside, sums, sums.prose_in(root.first, root.end), story_end)
-    marked = _outermost([b for b in inside if b.signature not in main_kinds])
-    anchors = _anchors(root, marked, weights)
-    dropped = _covered(root, marked)
-    for block in marked:
-        if not _is_furniture(block, sums, anchors, page.paragraphs):
+    candidates = [b for b in inside if b.signature not in main_kinds]
+    anchors = _anchors(root, _outermost(candidates), weights)
+    dropped = [False] * (root.end - root.first)
+    # Parents come before their children: a marked block that stays is story, but what is
+    # marked inside it is judged in turn (a caption in an embed wrapper, a share bar in a
+    # paywalled section). Inside a dropped block nothing is judged again.
+    dropped_until = -1
+    for block in candidates:
+        if block.first < dropped_until:
+            continue
+        if _is_furniture(block, sums, anchors):
             for index in range(block.first, block.end):
-                dropped[index - root.first] = False
+                dropped[index - root.first] = True
+            dropped_until = block.end
     return [index for index in range(root.first, root.end) if not dropped[index - root.first]]
 
 
@@ -136,22 +158,21 @@ def _outermost(blocks: list[Block]) -> list[Block]:
     return kept
 
 
-def _is_furniture(
-    block: Block, sums: _Sums, anchors: list[int], paragraphs: list[Paragraph]
-) -> bool:
-    if block.factor <= STRUCTURAL:
+def _is_furniture(block: Block, sums: _Sums, anchors: list[int]) -> bool:
+    if block.factor <= STRUCTURAL or block.prompt:
         # Hidden, navigation, an aside, or the site speaking (a sign-up prompt, an ad, a
-        # caption): not the story even between its paragraphs.
+        # caption, a form to fill in): not the story even between its paragraphs.
         return True
     if sums.total_in(block.first, block.end) <= 0:
         return True  # labels and links
     if sums.link_density(block.first, block.end) > _LINK_HEAVY:
         return True
+    if not sums.prose_paragraphs_in(block.first, block.end):
+        return True  # prompts and buttons: not one sentence of prose among them
     if not anchors:
         return False  # no unmarked prose to tell where the story is: the text decided
     if block.first > anchors[-1]:
         return True  # after the story: comments, bio, related stories, sign-up prompts
     if block.end <= anchors[0]:
-        chars = sum(len(paragraphs[i].text) for i in range(block.first, block.end))
-        return chars < _HEADER_NOTE_CHARS
+        return sums.chars_in(block.first, block.end) < _HEADER_NOTE_CHARS
     return False

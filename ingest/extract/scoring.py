@@ -13,7 +13,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from ingest.extract.paragraphs import HEADING_TAGS, PageText, Paragraph
+from ingest.extract.boilerplate import NO_EVIDENCE
+from ingest.extract.paragraphs import HEADING_TAGS, Block, PageText, Paragraph
 
 # Sentence punctuation in the scripts of the news we read (Latin, CJK, Arabic, Devanagari).
 _SENTENCE_END = re.compile(r"[.!?。！？؟।…]")
@@ -31,6 +32,7 @@ _FURNITURE_COST = 12.0
 # Share of the best score the chosen, tighter element must keep.
 _TIGHT_SHARE = 0.85
 _DECLARED_SHARE = 0.6
+_SPLIT_PROSE = 0.5
 
 
 def paragraph_weight(paragraph: Paragraph) -> float:
@@ -84,6 +86,8 @@ class BlockScores:
 
     scores: dict[int, float]
     enclosing: dict[int, float]
+    prose: dict[int, float]  # the prose inside each block, scaled by its own factors
+    plain: dict[int, float]  # the prose inside each block outside its marked blocks
 
     def paragraph_factors(self, page: PageText) -> list[float]:
         return [self.enclosing[p.containers[-1]] for p in page.paragraphs]
@@ -99,18 +103,43 @@ def best_container(page: PageText, scored: BlockScores) -> int | None:
     scores = scored.scores
     if not scores:
         return None
-    top = max(scores.values())
+    best = max(scores, key=scores.__getitem__)
+    top = scores[best]
     if top <= 0:
         return None
+    blocks = page.blocks
+    # One long paragraph can score more than the article around it when the article also
+    # holds a share bar and a byline box, or its paragraphs sit in sibling elements: the
+    # element whose prose is split so is not the article, its parent is.
+    while _leaves_out_prose_beside_it(blocks[best], scored):
+        parent = blocks[best].parent
+        if parent is None or scores[parent] <= 0:
+            break
+        best = parent
     # The tightest element that still holds nearly all the prose: the wrapper that adds a
     # headline, a byline and a date line scores a little more, but those are not body text.
-    blocks = page.blocks
+    # The best score stays the measure: the parent of a split article scores less than its
+    # longest paragraph, and a teaser elsewhere must not pass for as good as the article.
     close = [
         mem_id
         for mem_id, score in scores.items()
-        if score >= (_DECLARED_SHARE if blocks[mem_id].declared else _TIGHT_SHARE) * top
+        if mem_id == best
+        or (score >= (_DECLARED_SHARE if blocks[mem_id].declared else _TIGHT_SHARE) * top
+        and not _leaves_out_prose_beside_it(blocks[mem_id], scored))
     ]
     return max(close, key=lambda mem_id: (blocks[mem_id].depth, scores[mem_id]))
+
+
+def _leaves_out_prose_beside_it(block: Block, scored: BlockScores) -> bool:
+    """Whether the element's parent holds, outside the element and outside anything marked
+    as furniture, prose worth half of the element's own: an article whose paragraphs are
+    split over sibling elements is not one of them. (A marked sidebar beside the story
+    does not count: it is no part of the story.)"""
+    if block.parent is None:
+        return False
+    own = scored.plain[block.mem_id] if block.factor == NO_EVIDENCE else 0.0
+    beside = scored.plain[block.parent] - own
+    return beside > _SPLIT_PROSE * scored.prose[block.mem_id]
 
 
 def score_blocks(page: PageText, weights: list[float]) -> BlockScores:
@@ -132,6 +161,7 @@ def score_blocks(page: PageText, weights: list[float]) -> BlockScores:
             prose[paragraph.containers[-1]] += weight
         else:
             furniture[paragraph.containers[-1]] += weight
+    plain = defaultdict(float, prose)
     held: dict[int, float] = {}
     for mem_id, block in blocks.items():  # children before parents
         # Only prose is discounted: a menu inside a marked sidebar is no better for it.
@@ -139,6 +169,8 @@ def score_blocks(page: PageText, weights: list[float]) -> BlockScores:
         if block.parent is not None:
             prose[block.parent] += held[mem_id]
             furniture[block.parent] += furniture[mem_id]
+            if block.factor == NO_EVIDENCE:
+                plain[block.parent] += plain[mem_id]
     enclosing: dict[int, float] = {}
     scores: dict[int, float] = {}
     for mem_id in reversed(blocks):  # parents before children
@@ -146,4 +178,4 @@ def score_blocks(page: PageText, weights: list[float]) -> BlockScores:
         around = 1.0 if block.parent is None else enclosing[block.parent]
         enclosing[mem_id] = around * block.factor
         scores[mem_id] = around * held[mem_id] + furniture[mem_id]
-    return BlockScores(scores, enclosing)
+    return BlockScores(scores, enclosing, held, plain)

@@ -192,3 +192,106 @@ def test_time_grows_linearly_with_the_page_not_with_its_nesting() -> None:
     small, large = best_of_three(_nested_page(250)), best_of_three(_nested_page(2000))
     # Eight times the elements: a re-scan of each candidate's subtree would be ~64 times.
     assert large < 16 * small, (small, large)
+
+
+def test_caption_inside_a_kept_embed_or_widget_wrapper_is_left_out() -> None:
+    article = extract("caption-inside-an-embed-wrapper")
+    assert_whole_story(article)
+    assert "scaffolding" not in text_of(article)
+    assert "drawing of the new ramp" not in text_of(article)
+
+
+def test_caption_in_an_inline_span_is_left_out_and_the_story_around_it_kept() -> None:
+    article = extract("caption-in-an-inline-span")
+    assert_whole_story(article)
+    assert "scaffolding" not in text_of(article)
+
+
+def test_standfirst_below_headline_byline_dates_and_photo_is_the_first_paragraph() -> None:
+    article = extract("standfirst-below-a-crowded-header")
+    assert article.paragraphs[0].startswith("Cyclists and walkers will cross the river")
+    assert_whole_story(article)
+
+
+def test_sign_up_box_marked_only_by_utility_classes_is_left_out() -> None:
+    article = extract("sign-up-box-with-utility-classes")
+    assert_whole_story(article)
+    text = text_of(article)
+    assert "in one email" not in text and "you agree to receive" not in text, text
+
+
+def test_short_post_sharing_its_element_with_a_comment_form_is_kept() -> None:
+    article = extract("short-post-with-its-comment-form")
+    text = text_of(article)
+    assert FIRST in text and "cyclists on the iron deck again" in text, text
+    assert "Leave a reply" not in text and "Name" not in article.paragraphs
+
+
+def test_captions_of_a_photo_carousel_above_the_story_are_left_out() -> None:
+    article = extract("photo-carousel-above-the-story")
+    assert_whole_story(article)
+    assert "Photo/Jo Field" not in text_of(article)
+
+
+def test_author_box_after_the_story_is_left_out() -> None:
+    article = extract("author-box-after-the-story")
+    assert_whole_story(article)
+    assert "covered transport and local politics" not in text_of(article)
+
+
+def test_story_split_over_sibling_elements_is_read_whole() -> None:
+    article = extract("story-split-over-sibling-elements")
+    assert_whole_story(article)
+    assert article.method is ExtractionMethod.MAIN
+    assert "Ferry timetable" not in text_of(article)
+    assert "weekly market" not in text_of(article)
+
+
+def test_infobox_of_the_site_between_the_paragraphs_is_left_out() -> None:
+    article = extract("infobox-between-the-paragraphs")
+    assert_whole_story(article)
+    assert "live coverage" not in text_of(article) and "Tell us" not in text_of(article)
+
+
+def test_block_hidden_by_a_utility_class_is_left_out_a_hidden_label_class_is_not() -> None:
+    article = extract("subscription-wall-hidden-by-a-utility-class")
+    assert_whole_story(article)
+    assert "reserved for members" not in text_of(article)
+    assert "unlimited reading" not in text_of(article)
+    assert_whole_story(extract("text-field-with-hidden-label"))
+
+
+def test_label_of_a_list_that_was_left_out_goes_with_it() -> None:
+    article = extract("label-of-a-list-left-out")
+    assert_whole_story(article)
+    assert "More:" not in article.paragraphs
+    assert "The plan has three parts:" in article.paragraphs
+
+
+def test_teasers_after_the_story_are_left_out() -> None:
+    article = extract("teasers-after-the-story")
+    assert_whole_story(article)
+    text = text_of(article)
+    assert "Read the engineers' report" in text
+    assert "summer timetable" not in text and "Other news from the valley" not in text, text
+
+
+def test_marked_prompt_lines_between_paragraphs_go_a_short_quoted_post_stays() -> None:
+    article = extract("prompt-lines-and-a-quoted-post-between-paragraphs")
+    assert_whole_story(article)
+    text = text_of(article)
+    assert "read this story later" not in text and "Not a member" not in text, text
+    assert "Great news for the valley" in text
+
+
+def test_headings_left_alone_after_the_story_are_left_out() -> None:
+    article = extract("headings-left-alone-after-the-story")
+    assert_whole_story(article)
+    assert article.paragraphs[-1].endswith("the school and the surgery."), article.paragraphs
+
+
+def test_authors_sentence_before_a_picture_stays_a_video_label_goes() -> None:
+    article = extract("author-sentence-before-a-picture")
+    assert_whole_story(article)
+    assert "Here is how the new ramp on the eastern bank will look:" in article.paragraphs
+    assert "seen from the air" not in text_of(article)
