@@ -136,6 +136,17 @@ class ArticleState(StrEnum):
     STORED = "stored"
 
 
+class FeedHealth(StrEnum):
+    """A feed's health as status, the API, the page and /metrics show it."""
+
+    NEW = "new"  # not polled successfully yet
+    OK = "ok"
+    FAILING = "failing"  # the feed fails, or most of its articles do
+    SUSPENDED = "suspended"  # failed too often: polled again after `feeds resume NAME`
+    DISABLED = "disabled"  # `enabled = false` in the config
+    BUSY = "busy"  # being polled by another process right now
+
+
 class FailureKind(StrEnum):
     INVALID_URL = "invalid_url"
     BLOCKED_ADDRESS = "blocked_address"

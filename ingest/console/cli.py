@@ -351,7 +351,8 @@ def feeds() -> None:
 @click.pass_context
 def feeds_list(ctx: click.Context) -> None:
     """List configured feeds with their health."""
-    from ingest.console.status import feed_health
+    from ingest.console.feed_health import feed_health
+    from ingest.records import FeedHealth
 
     settings = _settings(ctx)
     index = _index(settings)
@@ -362,7 +363,10 @@ def feeds_list(ctx: click.Context) -> None:
         index.close()
     for feed in settings.feeds:
         state = states.get(feed.name)
-        health = feed_health(state) if state else "new"
+        if not feed.enabled:
+            health = FeedHealth.DISABLED
+        else:
+            health = feed_health(state) if state else FeedHealth.NEW
         # A password in a feed URL (http://user:pw@host/) is for the server, not the screen.
         click.echo(f"{feed.name:24} {health:9} {redact_secrets(feed.url)}")
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from config.settings import Settings
+from ingest.console.feed_health import feed_health
 from ingest.console.logs import redact_secrets
 from ingest.records import RunState
 from storage.database import utcnow
@@ -58,16 +59,6 @@ def status_as_json(report: StatusReport) -> dict[str, Any]:
             "last_error": feed.last_error, "articles_stored": feed.articles_stored,
         } for feed in report.feeds],
     }
-
-
-def feed_health(feed: FeedState) -> str:
-    if feed.suspended:
-        return "suspended"
-    if feed.consecutive_failures:
-        return "failing"
-    if feed.last_success_at is None:
-        return "new"
-    return "ok"
 
 
 def _ago(value: datetime | None, now: datetime) -> str:
