@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from config.sources import ConfigError, FeedTables, included_feeds, read_toml
-from ingest.records import SiteRules
-from ingest.urls import is_http_url
+from ingest.records import SiteRules, is_http_url
 
 DEFAULT_CONFIG_PATH = Path("config/source-ingest.toml")
 ENV_CONFIG = "SOURCE_INGEST_CONFIG"

@@ -3,7 +3,8 @@ closed set of failure kinds.
 
 poll feed (`FeedEntry`) -> fetch page (`FetchResponse`) -> extract (`ExtractedArticle`) ->
 dedupe -> store (`Article`). config/ and storage/ import this module, and nothing of the
-stages: it imports nothing of the project.
+stages: it imports nothing of the project. It also holds the two checks they share with the
+stages: what counts as an http(s) URL, and the content hash that is an article's identity.
 
 Stages raise `IngestFailure` at the edge; the run records its `kind` per feed and per article
 so the status log counts failures by kind instead of echoing exception text.
@@ -11,9 +12,12 @@ so the status log counts failures by kind instead of echoing exception text.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -223,3 +227,23 @@ class IngestFailure(Exception):
         super().__init__(f"{kind.value}: {detail}")
         self.kind = kind
         self.detail = detail
+
+
+def content_hash(text: str) -> str:
+    """The SHA-256 (hex) of the normalised article text: the article's identity."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# The common form, recognised without urlsplit: checking 100,000 configured feeds' URLs spent
+# 0.9 s in it (bench/scale_sources.py). Anything else goes through urlsplit as before.
+_PLAIN_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#]|\Z)", re.I)
+
+
+def is_http_url(url: str) -> bool:
+    if _PLAIN_HTTP_URL.match(url):
+        return True
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)

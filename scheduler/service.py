@@ -22,9 +22,11 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from config.settings import Settings
-from ingest.console.metrics import ServiceMetrics
 from ingest.records import RunTrigger
-from ingest.run.pipeline import RunObserver, RunRequest, RunSummary, run_fetch
+from ingest.run.observer import RunObserver
+from ingest.run.pipeline import RunRequest, RunSummary, run_fetch
+from scheduler.policy import SchedulePolicy
+from scheduler.service_metrics import ServiceMetrics
 from storage.index import CorpusIndex
 from storage.recovery import WriterIdentity
 
@@ -58,7 +60,8 @@ class ServiceState:
     def start_run(self, request: RunRequest,
                   observer: RunObserver | None = None) -> asyncio.Task[RunSummary | None]:
         task = asyncio.get_running_loop().create_task(
-            run_fetch(self.settings, self.index, request, self.writer, observer=observer,
+            run_fetch(self.settings, self.index, request, self.writer,
+                      policy=SchedulePolicy(self.settings.schedule), observer=observer,
                       stop=self.stop, transport=self.transport,
                       observe_fetch=self.metrics.fetch_latency.observe))
         self.runs_in_flight.add(task)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.dedupe.normalize import content_hash
-from ingest.records import ArticleState
+from ingest.records import ArticleState, content_hash
 from storage.corpus import (
     TEMP_PREFIX,
     CorpusFormatError,

@@ -118,6 +118,7 @@ def run(ctx: click.Context, http_listen: str | None) -> None:
 def fetch(ctx: click.Context, feed_names: tuple[str, ...]) -> None:
     """Run one fetch now, in the foreground, and print a summary."""
     from ingest.run.pipeline import RunRequest, run_fetch
+    from scheduler.policy import SchedulePolicy
 
     settings = _settings(ctx)
     known = {feed.name for feed in settings.feeds}
@@ -137,7 +138,8 @@ def fetch(ctx: click.Context, feed_names: tuple[str, ...]) -> None:
         request = RunRequest(trigger=RunTrigger.MANUAL, feed_names=feed_names or None,
                              due_only=False)
         return await run_fetch(settings, index, request, new_writer_identity(),
-                               observer=observer, stop=stop)
+                               policy=SchedulePolicy(settings.schedule), observer=observer,
+                               stop=stop)
 
     try:
         summary = asyncio.run(main())

@@ -40,7 +40,8 @@ from config.settings import ENV_HTTP_TOKEN, ConfigError, HttpSettings
 from ingest.console.metrics import metrics_body
 from ingest.console.status import build_status, status_as_json
 from ingest.records import ArticleState, FailureKind, RunTrigger
-from ingest.run.pipeline import RunRequest, SilentObserver
+from ingest.run.observer import SilentObserver
+from ingest.run.pipeline import RunRequest
 from storage.articles import ArticleRow
 from storage.corpus import is_corpus_file_name
 from storage.database import DatabaseError, utcnow

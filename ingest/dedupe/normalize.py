@@ -1,8 +1,8 @@
-"""Text normalisation and the content hash that is an article's identity."""
+"""Text normalisation: the normal form whose `ingest.records.content_hash` is an article's
+identity."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -28,8 +28,3 @@ def normalize_text(paragraphs: Iterable[str]) -> str:
 def split_paragraphs(text: str) -> list[str]:
     """Split text on blank lines (the corpus paragraph separator)."""
     return [p for p in re.split(r"\n\s*\n", text) if p.strip()]
-
-
-def content_hash(text: str) -> str:
-    """The SHA-256 (hex) of the normalised article text: the article's identity."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -28,8 +28,7 @@ import httpx
 
 from config.settings import FetchSettings
 from ingest.fetch.netguard import check_url_host, guarded_transport
-from ingest.records import FailureKind, FetchResponse, IngestFailure
-from ingest.urls import is_http_url
+from ingest.records import FailureKind, FetchResponse, IngestFailure, is_http_url
 
 Observe = Callable[[str, float, int | None], None]
 

@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Protocol
 
 import httpx
 
@@ -23,13 +22,14 @@ from config.settings import FeedSettings, Settings
 from ingest.fetch.client import Observe, PageFetcher
 from ingest.records import EntryOutcome, FailureKind, FeedEntry, IngestFailure, RunState, RunTrigger
 from ingest.run.database_lane import DatabaseLane
+from ingest.run.observer import RunObserver, SilentObserver
 from ingest.run.poll_recorder import PollRecorder
+from ingest.run.schedule_plan import SchedulePlan
 from ingest.run.store import Storage, StoreRequest, store_batch
 from ingest.run.store_lane import StoreLane
 from ingest.run.topic_filter import rejection_reason
 from ingest.run.worker_pool import ExtractionPool, cpu_cores
 from ingest.urls import normalize_url
-from scheduler.policy import SchedulePolicy
 from storage.database import DatabaseError, utcnow
 from storage.feeds import SCHEDULED_CLAIM_BATCH, FeedState
 from storage.index import CorpusIndex
@@ -68,29 +68,6 @@ class RunSummary:
     duration_seconds: float
 
 
-class RunObserver(Protocol):
-    """Progress of a run, for a progress bar, log lines or the HTTP API."""
-
-    def feeds_claimed(self, run_id: int, names: Sequence[str]) -> None: ...
-    def entries_found(self, feed: str, new_entries: int) -> None: ...
-    def entry_done(self, feed: str, outcome: EntryOutcome) -> None: ...
-    def feed_done(self, feed: str, failure: FailureKind | None) -> None: ...
-
-
-class SilentObserver:
-    def feeds_claimed(self, run_id: int, names: Sequence[str]) -> None:
-        pass
-
-    def entries_found(self, feed: str, new_entries: int) -> None:
-        pass
-
-    def entry_done(self, feed: str, outcome: EntryOutcome) -> None:
-        pass
-
-    def feed_done(self, feed: str, failure: FailureKind | None) -> None:
-        pass
-
-
 @dataclass
 class _RunTally:
     """What one run did so far; owned by that run alone."""
@@ -120,7 +97,7 @@ class _RunContext:
     writer: WriterIdentity
     observer: RunObserver
     tally: _RunTally
-    policy: SchedulePolicy
+    policy: SchedulePlan
     extraction: ExtractionPool
     stores: StoreLane[StoreRequest]
     polls: PollRecorder
@@ -131,14 +108,17 @@ class _RunContext:
 
 
 async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
-                    writer: WriterIdentity, *, observer: RunObserver | None = None,
+                    writer: WriterIdentity, *, policy: SchedulePlan,
+                    observer: RunObserver | None = None,
                     stop: asyncio.Event | None = None,
                     transport: httpx.AsyncBaseTransport | None = None,
                     observe_fetch: Observe | None = None) -> RunSummary | None:
-    """Run one fetch. Returns None for a scheduled run that found no feed due."""
+    """Run one fetch. Returns None for a scheduled run that found no feed due.
+
+    `policy` decides when each polled feed is due again (`scheduler.policy.SchedulePolicy`)."""
     database = DatabaseLane()
     try:
-        return await _run(settings, index, database, request, writer,
+        return await _run(settings, index, database, request, writer, policy=policy,
                           observer=observer or SilentObserver(), stop=stop, transport=transport,
                           observe_fetch=observe_fetch)
     finally:
@@ -146,14 +126,14 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
 
 
 async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
-               request: RunRequest, writer: WriterIdentity, *, observer: RunObserver,
+               request: RunRequest, writer: WriterIdentity, *, policy: SchedulePlan,
+               observer: RunObserver,
                stop: asyncio.Event | None, transport: httpx.AsyncBaseTransport | None,
                observe_fetch: Observe | None) -> RunSummary | None:
     started = time.monotonic()
     now = utcnow()
     await database.call(recover_interrupted_writes, index, settings.storage.corpus_dir, writer,
                         now, settings.schedule.lease_seconds)
-    policy = SchedulePolicy(settings.schedule)
     if request.sync_feeds:
         await database.call(index.sync_feeds, [feed for feed in settings.feeds if feed.enabled],
                             now, functools.partial(policy.first_poll_at, now=now))

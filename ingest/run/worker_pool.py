@@ -21,8 +21,15 @@ from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any
 
 from config.settings import FeedSettings
-from ingest.dedupe.normalize import content_hash, normalize_text
-from ingest.records import Article, ExtractionHints, FailureKind, FeedEntry, IngestFailure
+from ingest.dedupe.normalize import normalize_text
+from ingest.records import (
+    Article,
+    ExtractionHints,
+    FailureKind,
+    FeedEntry,
+    IngestFailure,
+    content_hash,
+)
 
 if TYPE_CHECKING:
     from ingest.dedupe.near_duplicates import TextSignature

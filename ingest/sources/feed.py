@@ -19,8 +19,8 @@ import feedparser
 
 from ingest.dedupe.normalize import normalize_paragraph
 from ingest.extract.dates import parse_publisher_date
-from ingest.records import FailureKind, FeedEntry, IngestFailure
-from ingest.urls import is_http_url, normalize_url
+from ingest.records import FailureKind, FeedEntry, IngestFailure, is_http_url
+from ingest.urls import normalize_url
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # XML 1.0 allows no C0 control character but tab, LF and CR, yet the lenient parser lets them

@@ -7,7 +7,8 @@ from datetime import date
 from pathlib import Path
 
 from ingest.dedupe.near_duplicates import estimated_similarity, text_signature
-from ingest.dedupe.normalize import content_hash, normalize_text
+from ingest.dedupe.normalize import normalize_text
+from ingest.records import content_hash
 from tests.cli_runner import run_cli, write_config
 from tests.loopback import Route, serve_site
 from tests.newsfixtures import FakeStory, news_page, rss_feed

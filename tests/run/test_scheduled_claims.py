@@ -13,6 +13,7 @@ from sqlalchemy import event, text
 from config.settings import FeedSettings, FetchSettings, ScheduleSettings, Settings, StorageSettings
 from ingest.records import RunTrigger
 from ingest.run.pipeline import RunRequest, run_fetch
+from scheduler.policy import SchedulePolicy
 from storage.database import create_database_engine
 from storage.index import CorpusIndex, open_index
 from storage.recovery import new_writer_identity
@@ -42,7 +43,9 @@ def test_a_scheduled_run_claims_in_batches_and_polls_every_due_feed_once(
                  lambda _c, _k, sql, params, _x, _m: statements.append((sql, params)))
 
     summary = asyncio.run(run_fetch(settings, index, RunRequest(trigger=RunTrigger.SCHEDULE),
-                                    new_writer_identity(), transport=transport))
+                                    new_writer_identity(),
+                                    policy=SchedulePolicy(settings.schedule),
+                                    transport=transport))
 
     assert summary is not None and summary.counts.feeds_polled == FEEDS
     assert sorted(requests) == sorted(feed.url for feed in settings.feeds)

@@ -12,8 +12,7 @@ from sqlalchemy import select
 
 from config.settings import FeedSettings
 from ingest.dedupe.near_duplicates import text_signature
-from ingest.dedupe.normalize import content_hash
-from ingest.records import Article, EntryOutcome, FailureKind, IngestFailure
+from ingest.records import Article, EntryOutcome, FailureKind, IngestFailure, content_hash
 from ingest.run.store import Storage, StoreRequest, store_batch
 from ingest.run.store_lane import StoreLane
 from storage.articles import StoreLookup

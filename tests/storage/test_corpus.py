@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.dedupe.normalize import content_hash, normalize_text
+from ingest.dedupe.normalize import normalize_text
+from ingest.records import content_hash
 from storage.corpus import (
     CorpusFormatError,
     corpus_file_name,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import FeedSettings, ScheduleSettings
-from ingest.dedupe.normalize import content_hash
+from ingest.records import content_hash
 from scheduler.policy import SchedulePolicy
 from storage.articles import DuplicateArticle
 from storage.corpus import corpus_file_name, write_corpus_file
