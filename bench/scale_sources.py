@@ -53,7 +53,7 @@ if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
 from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import Engine, make_url  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
 
 from bench.feed_farm import FarmLayout, FeedFarm, RequestLog, free_port  # noqa: E402
 from bench.throughput import (  # noqa: E402
@@ -64,6 +64,7 @@ from bench.throughput import (  # noqa: E402
     machine_reference,
 )
 from tests.cli_runner import command, environment  # noqa: E402
+from tests.databases import postgres_schema_url  # noqa: E402
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -91,17 +92,7 @@ def fresh_database(base_url: str | None, work: Path) -> Iterator[str]:
         path = work / f"index-{secrets.token_hex(3)}.sqlite3"
         yield f"sqlite:///{path}"
         return
-    schema = f"bench_sources_{secrets.token_hex(4)}"
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    yield from postgres_schema_url(base_url, prefix="bench_sources_")
 
 
 def _cli(config: Path, *args: str) -> list[str]:

@@ -27,7 +27,8 @@ from ingest.sources.feed import parse_feed
 from storage.corpus import is_corpus_file_name
 from storage.schema import articles, entries
 from tests.cli_runner import run_cli, write_config
-from tests.conftest import TEST_DATABASE_ENV, _postgres_schema_url
+from tests.conftest import TEST_DATABASE_ENV
+from tests.databases import postgres_schema_url
 from tests.faultserver import (
     FIXTURES,
     RSS,
@@ -288,7 +289,7 @@ def fault_database(request: pytest.FixtureRequest,
     base = os.environ.get(TEST_DATABASE_ENV)
     if not base:
         pytest.skip(f"{TEST_DATABASE_ENV} not set: PostgreSQL variant skipped")
-    for url in _postgres_schema_url(base):
+    for url in postgres_schema_url(base):
         # A password in the database URL must not show either; a server that trusts the
         # connection ignores it, one that checks it has one in the URL already.
         with_password = make_url(url)
