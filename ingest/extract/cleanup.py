@@ -34,11 +34,12 @@ def tidy_paragraphs(paragraphs: list[str], title: str) -> list[str]:
     """`paragraphs` without the repeated headline, byline, notices, credits and doubles
     (a standfirst or subhead repeated in the body is kept once, where it first appears)."""
     kept: list[str] = []
+    passages = _retold_passages(paragraphs)
     seen: set[str] = set()
     for index, text in enumerate(paragraphs):
         if kept and text == kept[-1]:
             continue  # the same paragraph twice in a row: a mobile and a desktop copy
-        if text in seen:
+        if text in seen and index not in passages:
             continue  # a sentence again further on: a pull quote, or the body repeating a subhead
         if len(text) >= _MIN_REPEATED_CHARS:
             seen.add(text)  # short lines may rightly repeat: "Q:", "* * *", "Update"
@@ -58,6 +59,24 @@ def tidy_paragraphs(paragraphs: list[str], title: str) -> list[str]:
             continue
         kept.append(text)
     return kept
+
+
+def _retold_passages(paragraphs: list[str]) -> set[int]:
+    """Indexes of paragraphs that repeat, together with the one before or after them, a
+    passage told earlier on the page in the same order: the page tells it twice (a summary
+    box above the full story, a list repeated with its answers), and a reader reads it twice.
+    A lone sentence repeated is a pull quote or a subhead, and is kept once."""
+    first: dict[str, int] = {}
+    earlier: list[int | None] = []
+    for index, text in enumerate(paragraphs):
+        earlier.append(first.get(text))
+        first.setdefault(text, index)
+    retold: set[int] = set()
+    for index in range(1, len(paragraphs)):
+        before, here = earlier[index - 1], earlier[index]
+        if before is not None and here is not None and here == before + 1 and here < index - 1:
+            retold.update((index - 1, index))
+    return retold
 
 
 def _same_text(paragraph: str, title: str) -> bool:

@@ -295,3 +295,13 @@ def test_authors_sentence_before_a_picture_stays_a_video_label_goes() -> None:
     assert_whole_story(article)
     assert "Here is how the new ramp on the eastern bank will look:" in article.paragraphs
     assert "seen from the air" not in text_of(article)
+
+
+def test_passage_the_page_prints_twice_is_read_twice_a_lone_repeat_once() -> None:
+    article = extract("passage-printed-twice")
+    opening = article.paragraphs[0]
+    assert opening.startswith("The harbour bridge will close")
+    assert len(article.paragraphs) == 6
+    assert article.paragraphs[:3] == article.paragraphs[3:]
+    pull_quote = extract("pull-quote-repeats-body")  # one sentence again: a pull quote
+    assert sum("Divers found the bicycles" in p for p in pull_quote.paragraphs) == 1
