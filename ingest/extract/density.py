@@ -26,6 +26,7 @@ _GOOD_WEIGHT = 60.0
 # (a share bar between two paragraphs), a menu of ten does.
 _BAD_COST = 25.0
 _WORD = re.compile(r"\w{4,}")
+_TITLE_SEPARATOR = re.compile(r"\s+(?:[|–—»·]|-|::)\s+")
 # The main result is weak when it covers less than this share of the title's words ...
 _TITLE_SHARE = 0.34
 _MIN_TITLE_WORDS = 3
@@ -68,13 +69,9 @@ def is_weak(page: PageText, main: Candidate, densest: int | None, title: str) ->
     page's densest paragraph (left out of it), or missing most of the title's words."""
     if not main.indexes:
         return True
-    if (
-        densest is not None
-        and densest not in main.indexes
-        and main.chars < _DENSEST_SHARE * len(page.paragraphs[densest].text)
-    ):
+    if _misses_densest(page, main, densest):
         return True
-    wanted = _words(title)
+    wanted = _headline_words(title)
     return len(wanted) >= _MIN_TITLE_WORDS and _coverage(page, main, wanted) < _TITLE_SHARE
 
 
@@ -82,15 +79,17 @@ def choose(
     page: PageText, main: Candidate, second: Candidate, densest: int | None, title: str
 ) -> bool:
     """Whether the second method's result is the better article: it holds the densest
-    paragraph where the main one does not, or more of the title's words, or is not empty
-    where the main one is. Ties go to the main method."""
+    paragraph where the main one, shorter than that paragraph, does not; or more of the
+    headline's words; or it is not empty where the main one is. Ties go to the main method.
+    (A main result longer than the densest paragraph it leaves out has left out a caption
+    or a note, not the story.)"""
     if not second.indexes:
         return False
     if not main.indexes:
         return True
-    if densest is not None and (densest in second.indexes) != (densest in main.indexes):
+    if _misses_densest(page, main, densest):
         return densest in second.indexes
-    wanted = _words(title)
+    wanted = _headline_words(title)
     if len(wanted) >= _MIN_TITLE_WORDS:
         ours, theirs = _coverage(page, main, wanted), _coverage(page, second, wanted)
         if theirs > ours + _TITLE_SHARE / 2:
@@ -105,6 +104,22 @@ def densest_paragraph(weights: list[float], factors: list[float]) -> int | None:
         if weight * factor > best:
             best, found = weight * factor, index
     return found
+
+
+def _misses_densest(page: PageText, main: Candidate, densest: int | None) -> bool:
+    return (
+        densest is not None
+        and densest not in main.indexes
+        and main.chars < _DENSEST_SHARE * len(page.paragraphs[densest].text)
+    )
+
+
+def _headline_words(title: str) -> set[str]:
+    """The words of the headline in `title`: a page's <title> adds the site's name and
+    section ("Headline | Section | Site"), words no article needs to contain. The longest
+    part between separators is the headline."""
+    parts = _TITLE_SEPARATOR.split(title)
+    return _words(max(parts, key=len))
 
 
 def _value(weight: float, factor: float) -> float:

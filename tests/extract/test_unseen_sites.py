@@ -305,3 +305,15 @@ def test_passage_the_page_prints_twice_is_read_twice_a_lone_repeat_once() -> Non
     assert article.paragraphs[:3] == article.paragraphs[3:]
     pull_quote = extract("pull-quote-repeats-body")  # one sentence again: a pull quote
     assert sum("Divers found the bicycles" in p for p in pull_quote.paragraphs) == 1
+
+
+def test_photo_caption_longer_than_any_story_paragraph_does_not_win_the_second_opinion() -> None:
+    # The <title> ends with the site's long name, words the story never uses: they must not
+    # make the main result look weak, and a caption longer than each short wire paragraph
+    # is not the story the main method left out.
+    article = extract("long-photo-caption-and-site-name-in-title")
+    text = text_of(article)
+    assert article.method is ExtractionMethod.MAIN
+    assert text.startswith("Astronauts bound for distant planets")
+    assert "conference in Paris" in text
+    assert "file photo" not in text
