@@ -19,6 +19,24 @@ from datetime import date
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+# What no stored text may hold: lone surrogates (a `&#xD800;` in a feed, a `\ud800` escape in
+# JSON-LD) cannot be encoded as UTF-8 for a corpus file or a database, PostgreSQL refuses NUL
+# in text, and XML 1.0 allows no C0 control but tab, LF and CR. One character class: linear.
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """`text` without what cannot be stored: C0 controls (not tab, LF, CR) are removed, lone
+    surrogates become U+FFFD. Applied where bytes become text (feeds, pages, headers, JSON-LD)
+    and to every failure detail, so one bad character costs nothing but itself."""
+    if text.isascii() and text.isprintable():
+        return text
+    return _UNSTORABLE.sub(_replacement, text)
+
+
+def _replacement(match: re.Match[str]) -> str:
+    return "\ufffd" if match.group() >= "\ud800" else ""
+
 
 @dataclass(frozen=True)
 class FeedEntry:
@@ -172,6 +190,11 @@ class FailureKind(StrEnum):
     NO_ARTICLE_TEXT = "no_article_text"
     STORAGE_ERROR = "storage_error"
     INTERNAL_ERROR = "internal_error"
+    TRUNCATED_RESPONSE = "truncated_response"
+    UNEXPECTED_NOT_MODIFIED = "unexpected_not_modified"
+    EXTRACTION_TIMEOUT = "extraction_timeout"
+    PARSE_TIMEOUT = "parse_timeout"
+    PAGE_TOO_COMPLEX = "page_too_complex"
 
     @property
     def explanation(self) -> str:
@@ -204,6 +227,13 @@ _EXPLANATIONS: dict[FailureKind, str] = {
     FailureKind.NO_ARTICLE_TEXT: "no article text could be extracted from the page",
     FailureKind.STORAGE_ERROR: "the corpus file or index row could not be written",
     FailureKind.INTERNAL_ERROR: "an unexpected error in source-ingest (a bug: please report it)",
+    FailureKind.TRUNCATED_RESPONSE: "the response ended early (a compressed body cut short)",
+    FailureKind.UNEXPECTED_NOT_MODIFIED: (
+        "the server answered 304 Not Modified to a request without validators"),
+    FailureKind.EXTRACTION_TIMEOUT: "extracting the page took longer than its deadline",
+    FailureKind.PARSE_TIMEOUT: "parsing the feed took longer than its deadline",
+    FailureKind.PAGE_TOO_COMPLEX: (
+        "the page has more elements, text or memory use than one page may cost"),
 }
 
 _TRANSIENT = frozenset(
@@ -216,6 +246,7 @@ _TRANSIENT = frozenset(
         FailureKind.HTTP_SERVER_ERROR,
         FailureKind.STORAGE_ERROR,
         FailureKind.INTERNAL_ERROR,
+        FailureKind.TRUNCATED_RESPONSE,
     }
 )
 
@@ -224,6 +255,7 @@ class IngestFailure(Exception):
     """A failure of one feed or one article, with its kind and a one-line detail."""
 
     def __init__(self, kind: FailureKind, detail: str) -> None:
+        detail = storable_text(detail)  # it is recorded in the index and shown
         super().__init__(f"{kind.value}: {detail}")
         self.kind = kind
         self.detail = detail

@@ -21,9 +21,8 @@ def normalize_url(url: str) -> str:
         port = parts.port
     except ValueError:
         port = None
+    # No user name or password: they are no part of what the page is.
     netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
-    if parts.username:
-        netloc = f"{parts.username}@{netloc}"
     query = urlencode(
         [
             (name, value)
@@ -33,3 +32,17 @@ def normalize_url(url: str) -> str:
         ]
     )
     return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+
+
+def without_credentials(url: str) -> str:
+    """`url` without a user name or password (`https://user:pass@host/` -> `https://host/`):
+    what a feed's links carry is stored in the index and shown."""
+    if "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 # Most values in one IN (...) list: well under SQLite's bound-parameter limit.
 _IN_CHUNK = 500
@@ -23,6 +23,11 @@ _IN_CHUNK = 500
 
 class DatabaseError(Exception):
     """The index database cannot be reached or used."""
+
+
+class UnstorableValue(ValueError):
+    """A value the database refused (a NUL on PostgreSQL, a lone surrogate): a fault of one
+    record, not of the database, so it fails that record alone and never the run."""
 
 
 
@@ -98,6 +103,8 @@ class Database:
                 yield conn
         except IntegrityError:
             raise
+        except (DataError, UnicodeEncodeError) as exc:
+            raise UnstorableValue(f"value refused by the database: {one_line(exc)}") from exc
         except SQLAlchemyError as exc:
             raise DatabaseError(f"database error: {one_line(exc)}") from exc
 

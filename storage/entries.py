@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,16 @@ from storage.database import Database, in_chunks, utcnow
 from storage.schema import entries
 
 TERMINAL_ENTRY_STATES = frozenset(EntryOutcome) - {EntryOutcome.RETRY}
+_LONGEST_KEY = 512  # entries.entry_key
+
+
+def stored_entry_key(key: str) -> str:
+    """The entry key as the index holds it: a key longer than the column is stored as its
+    SHA-256, so the lookup of the same key finds it. Cut to 512 characters, it never matched
+    again: the entry was fetched at every poll and `max_entry_attempts` was never reached."""
+    if len(key) <= _LONGEST_KEY:
+        return key
+    return "sha256-key:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 _ENTRY_STATES = select(entries.c.entry_key, entries.c.status, entries.c.attempts).where(
     entries.c.feed == bindparam("p_feed"),
@@ -74,10 +85,11 @@ class EntryRows(Database):
         settled: set[str] = set()
         if not keys:
             return settled  # a feed that answered 304: no transaction at all
+        stored_keys = {stored_entry_key(key): key for key in keys}
         with self._transaction() as conn:
-            for chunk in in_chunks(keys):
+            for chunk in in_chunks(list(stored_keys)):
                 rows = conn.execute(_ENTRY_STATES, {"p_feed": feed, "p_keys": chunk})
-                settled.update(row.entry_key for row in rows
+                settled.update(stored_keys[row.entry_key] for row in rows
                                if row.status in TERMINAL_ENTRY_STATES
                                or row.attempts >= max_attempts)
         return settled
@@ -105,7 +117,7 @@ class EntryRows(Database):
 
 def entry_params(record: EntryRecord, failure_kind: str | None,
                   now: datetime) -> dict[str, Any]:
-    return {"p_feed": record.feed, "p_key": record.key[:512], "p_url": record.url,
+    return {"p_feed": record.feed, "p_key": stored_entry_key(record.key), "p_url": record.url,
             "p_status": record.status, "p_failure_kind": failure_kind,
             "p_sequence": record.sequence, "p_now": now}
 

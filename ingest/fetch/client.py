@@ -13,22 +13,26 @@ waiting for a concurrency slot before the first hop is not counted). A call make
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import re
-import socket
-import ssl
 import time
-import zlib
 from collections.abc import Callable, Collection
-from datetime import UTC
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from config.settings import FetchSettings
+from ingest.fetch.body import read_body
+from ingest.fetch.failures import (
+    RetryableFailure,
+    failure_from_error,
+    is_worth_retrying,
+    one_line,
+    shown_url,
+    status_failure,
+)
 from ingest.fetch.netguard import check_url_host, guarded_transport
 from ingest.records import FailureKind, FetchResponse, IngestFailure, is_http_url
+from ingest.urls import without_credentials
 
 Observe = Callable[[str, float, int | None], None]
 
@@ -37,19 +41,6 @@ _DEFAULT_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0
 # Only codings whose expansion we can bound chunk by chunk (zlib's max_length); brotli is not
 # advertised even when installed, so a brotli bomb cannot be sent to us legitimately.
 _ACCEPT_ENCODING = "gzip, deflate"
-_ZLIB_CODINGS = frozenset({"gzip", "x-gzip", "deflate"})
-_USERINFO = re.compile(r"(?<=//)[^/?#@\s]*@")
-
-_E = TypeVar("_E", bound=BaseException)
-
-
-class _Retry(Exception):
-    """A failure worth another attempt, with the server's Retry-After in seconds if it sent one."""
-
-    def __init__(self, failure: IngestFailure, retry_after: float | None = None) -> None:
-        super().__init__(failure.detail)
-        self.failure = failure
-        self.retry_after = retry_after
 
 
 class _NoCookies(httpx.Cookies):
@@ -156,6 +147,9 @@ class PageFetcher:
         start = self._checked_url(url, url)
         accepted = None if allowed_types is None else frozenset(t.lower() for t in allowed_types)
         headers = {"Accept": _accept_header(accepted)}
+        # Validators recorded before they were checked may not be sendable (non-ASCII).
+        etag = etag if _sendable(etag) else None
+        last_modified = last_modified if _sendable(last_modified) else None
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -164,11 +158,16 @@ class PageFetcher:
         while True:
             try:
                 response = await self._attempt(self._client, start, headers, accepted)
-            except _Retry as retry:
+            except RetryableFailure as retry:
                 await asyncio.sleep(self._delay_before_retry(retry, attempt))
                 attempt += 1
                 continue
             if response.not_modified:
+                if not etag and not last_modified:
+                    # Not modified since what? Taken as "unchanged", the feed was never read.
+                    raise IngestFailure(
+                        FailureKind.UNEXPECTED_NOT_MODIFIED,
+                        f"{shown_url(response.url)}: HTTP 304 to a request without validators")
                 etag = response.etag or etag
                 last_modified = response.last_modified or last_modified
                 return FetchResponse(url=response.url, status=304, content_type="",
@@ -176,7 +175,7 @@ class PageFetcher:
                                      last_modified=last_modified)
             return response
 
-    def _delay_before_retry(self, retry: _Retry, attempt: int) -> float:
+    def _delay_before_retry(self, retry: RetryableFailure, attempt: int) -> float:
         s = self._settings
         if attempt >= s.retries:
             raise retry.failure
@@ -212,7 +211,7 @@ class PageFetcher:
             state = (str(url), request.headers.get("Cookie", ""))
             if state in seen:
                 raise IngestFailure(FailureKind.TOO_MANY_REDIRECTS,
-                                    f"{_shown(url)}: redirect loop")
+                                    f"{shown_url(url)}: redirect loop")
             seen.add(state)
             host = url.host
             await self._hosts.acquire(host)
@@ -229,7 +228,7 @@ class PageFetcher:
             url = self._checked_url(outcome, url)
         raise IngestFailure(
             FailureKind.TOO_MANY_REDIRECTS,
-            f"{_shown(url)}: more than {self._settings.max_redirects} redirects",
+            f"{shown_url(url)}: more than {self._settings.max_redirects} redirects",
         )
 
     async def _exchange(
@@ -259,17 +258,17 @@ class PageFetcher:
                 raise
             raise IngestFailure(
                 FailureKind.TIMEOUT,
-                f"{_shown(request.url)}: no complete response within "
+                f"{shown_url(request.url)}: no complete response within "
                 f"{self._settings.total_timeout:g} s",
             ) from exc
         except httpx.InvalidURL as exc:
             raise IngestFailure(
-                FailureKind.INVALID_URL, f"{_shown(request.url)}: {_one_line(str(exc))}"
+                FailureKind.INVALID_URL, f"{shown_url(request.url)}: {one_line(str(exc))}"
             ) from exc
         except httpx.HTTPError as exc:
-            failure = _failure_from_error(exc, request.url)
-            if _is_worth_retrying(exc):
-                raise _Retry(failure) from exc
+            failure = failure_from_error(exc, request.url)
+            if is_worth_retrying(exc):
+                raise RetryableFailure(failure) from exc
             raise failure from exc
         finally:
             if self._observe is not None:
@@ -285,13 +284,13 @@ class PageFetcher:
             # Read to the end of the (empty, RFC 9110 §15.4.5) body: a response closed
             # before its end closes the connection, and a poll of 1,000 unchanged feeds
             # opened 1,000 connections (bench/throughput.py not-modified).
-            await _read_body(response, self._settings.max_response_bytes)
-            return FetchResponse(url=str(response.url), status=304, content_type="",
-                                 charset=None, body=b"", etag=response.headers.get("ETag"),
-                                 last_modified=response.headers.get("Last-Modified"))
-        shown = _shown(response.url)
+            await read_body(response, self._settings.max_response_bytes)
+            return FetchResponse(url=_final_url(response), status=304, content_type="",
+                                 charset=None, body=b"", etag=_validator(response, "ETag"),
+                                 last_modified=_validator(response, "Last-Modified"))
+        shown = shown_url(response.url)
         if not 200 <= status < 300:
-            raise _status_failure(response, shown)
+            raise status_failure(response, shown)
 
         media_type, charset = _parse_content_type(response.headers.get("Content-Type", ""))
         if accepted is not None and media_type and media_type not in accepted:
@@ -304,13 +303,13 @@ class PageFetcher:
         if length.isdigit() and int(length) > cap:
             raise IngestFailure(FailureKind.RESPONSE_TOO_LARGE,
                                 f"{shown}: Content-Length {length} is over the {cap}-byte cap")
-        body = await _read_body(response, cap)
+        body = await read_body(response, cap)
         if not body.strip():
             raise IngestFailure(FailureKind.EMPTY_RESPONSE, f"{shown}: HTTP {status} with no body")
         return FetchResponse(
-            url=str(response.url), status=status, content_type=media_type, charset=charset,
-            body=body, etag=response.headers.get("ETag"),
-            last_modified=response.headers.get("Last-Modified"),
+            url=_final_url(response), status=status, content_type=media_type, charset=charset,
+            body=body, etag=_validator(response, "ETag"),
+            last_modified=_validator(response, "Last-Modified"),
         )
 
     def _checked_url(self, target: str | httpx.URL, base: str | httpx.URL) -> httpx.URL:
@@ -320,10 +319,10 @@ class PageFetcher:
             url = httpx.URL(target) if target is base else httpx.URL(base).join(target)
         except (httpx.InvalidURL, ValueError) as exc:
             raise IngestFailure(FailureKind.INVALID_URL,
-                                f"{_shown(str(target))}: {_one_line(str(exc))}") from exc
+                                f"{shown_url(str(target))}: {one_line(str(exc))}") from exc
         if not is_http_url(str(url)):
             raise IngestFailure(FailureKind.INVALID_URL,
-                                f"{_shown(url)}: not an absolute http(s) URL")
+                                f"{shown_url(url)}: not an absolute http(s) URL")
         check_url_host(url.host, allow_private=self._settings.allow_private_addresses)
         return url
 
@@ -367,157 +366,6 @@ class _HostSlots:
             del self._slots[host]
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
-class _BoundedDecoder:
-    """Undo gzip/deflate without ever producing more than `limit` bytes in total.
-
-    httpx's own decoders inflate each network chunk in full: a 64 KiB chunk of a gzip bomb
-    becomes ~64 MB before anyone can count it. zlib's max_length stops at the cap instead.
-    """
-
-    def __init__(self, coding: str | None, limit: int) -> None:
-        self._coding = coding
-        self._limit = limit
-        self._produced = 0
-        self._inflate = None if coding is None else zlib.decompressobj(zlib.MAX_WBITS | 32)
-
-    def decode(self, data: bytes) -> bytes:
-        room = self._limit - self._produced
-        if self._inflate is None:
-            out = data
-        else:
-            try:
-                out = self._inflate.decompress(data, room + 1)
-            except zlib.error:
-                if self._coding != "deflate" or self._produced:
-                    raise
-                # Some servers send raw deflate without the zlib header RFC 9110 asks for.
-                self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
-                out = self._inflate.decompress(data, room + 1)
-        self._produced += len(out)
-        if self._produced > self._limit:
-            raise _BodyTooLarge
-        return out
-
-    def flush(self) -> bytes:
-        if self._inflate is None:
-            return b""
-        out = self._inflate.flush()
-        self._produced += len(out)
-        if self._produced > self._limit:
-            raise _BodyTooLarge
-        return out
-
-
-async def _read_body(response: httpx.Response, cap: int) -> bytes:
-    codings = [c.strip().lower() for c in response.headers.get("Content-Encoding", "").split(",")]
-    codings = [c for c in codings if c and c != "identity"]
-    if len(codings) > 1 or (codings and codings[0] not in _ZLIB_CODINGS):
-        # We only ask for gzip/deflate; stacked codings multiply a bomb's ratio.
-        raise IngestFailure(FailureKind.UNSUPPORTED_CONTENT_TYPE,
-                            f"{_shown(response.url)}: unsupported Content-Encoding "
-                            f"{', '.join(codings)}")
-    if response.is_stream_consumed:
-        # In-memory responses (httpx.MockTransport, respx) arrive already read and decoded;
-        # there is nothing left to bound, only to measure.
-        if len(response.content) > cap:
-            raise IngestFailure(FailureKind.RESPONSE_TOO_LARGE,
-                                f"{_shown(response.url)}: body over the {cap}-byte cap")
-        return response.content
-    decoder = _BoundedDecoder(codings[0] if codings else None, cap)
-    parts: list[bytes] = []
-    try:
-        async for chunk in response.aiter_raw():
-            parts.append(decoder.decode(chunk))
-        parts.append(decoder.flush())
-    except _BodyTooLarge:
-        raise IngestFailure(
-            FailureKind.RESPONSE_TOO_LARGE,
-            f"{_shown(response.url)}: body over the {cap}-byte cap (after decompression)",
-        ) from None
-    except zlib.error as exc:
-        raise IngestFailure(FailureKind.HTTP_SERVER_ERROR,
-                            f"{_shown(response.url)}: corrupt {codings[0]} body: {exc}") from exc
-    return b"".join(parts)
-
-
-def _status_failure(response: httpx.Response, shown: str) -> IngestFailure | _Retry:
-    status = response.status_code
-    detail = f"{shown}: HTTP {status}"
-    if status in (401, 403):
-        return IngestFailure(FailureKind.HTTP_UNAUTHORIZED, detail)
-    if status in (404, 410):
-        return IngestFailure(FailureKind.HTTP_NOT_FOUND, detail)
-    if status == 429:
-        kind = FailureKind.HTTP_TOO_MANY_REQUESTS
-    elif status >= 500:
-        kind = FailureKind.HTTP_SERVER_ERROR
-    elif 300 <= status < 400:
-        return IngestFailure(FailureKind.HTTP_SERVER_ERROR, f"{detail}, not a redirect to follow")
-    else:
-        return IngestFailure(FailureKind.HTTP_CLIENT_ERROR, detail)
-    retry_after = _retry_after_seconds(response.headers.get("Retry-After"), time.time())
-    return _Retry(IngestFailure(kind, detail), retry_after)
-
-
-def _retry_after_seconds(value: str | None, now: float) -> float | None:
-    """Retry-After as seconds from `now` (RFC 9110 §10.2.3: delay-seconds or an HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
-
-
-def _failure_from_error(exc: httpx.HTTPError, url: httpx.URL) -> IngestFailure:
-    shown = _shown(url)
-    reason = _one_line(str(exc)) or type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
-        return IngestFailure(FailureKind.TIMEOUT, f"{shown}: {type(exc).__name__}")
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return IngestFailure(FailureKind.INVALID_URL, f"{shown}: {reason}")
-    if _cause(exc, socket.gaierror) is not None:
-        return IngestFailure(FailureKind.DNS_ERROR, f"{shown}: {reason}")
-    if _cause(exc, ssl.SSLError) is not None:
-        return IngestFailure(FailureKind.TLS_ERROR, f"{shown}: {reason}")
-    return IngestFailure(FailureKind.CONNECTION_ERROR, f"{shown}: {reason}")
-
-
-def _is_worth_retrying(exc: httpx.HTTPError) -> bool:
-    if isinstance(exc, httpx.TimeoutException):
-        return True
-    if not isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
-        return False
-    gaierror = _cause(exc, socket.gaierror)
-    if gaierror is not None:
-        # "Temporary failure in name resolution" clears up; "Name or service not known" won't.
-        return gaierror.errno == socket.EAI_AGAIN
-    return _cause(exc, ssl.SSLError) is None
-
-
-def _cause(exc: BaseException, kind: type[_E]) -> _E | None:
-    # __context__ as well as __cause__: httpcore's pool re-raises with `raise exc from None`,
-    # which drops the explicit cause (the socket.gaierror) but keeps the context.
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
 def _parse_content_type(value: str) -> tuple[str, str | None]:
     """Media type (lower-case, "" when absent) and charset parameter of a Content-Type."""
     media_type, *params = value.split(";")
@@ -529,17 +377,24 @@ def _parse_content_type(value: str) -> tuple[str, str | None]:
     return media_type.strip().lower(), charset
 
 
+def _validator(response: httpx.Response, name: str) -> str | None:
+    """An ETag or Last-Modified to send back, if it can be: a non-ASCII one cannot be sent in
+    a header (httpx refuses to encode it), and kept it failed every later poll of the feed."""
+    value = response.headers.get(name)
+    return value if _sendable(value) else None
+
+
+def _sendable(value: str | None) -> bool:
+    return (value is not None and 0 < len(value) <= 1024 and value.isascii()
+            and value.isprintable())
+
+
+def _final_url(response: httpx.Response) -> str:
+    # Where the page was found, as stored and shown: never with a user name or password.
+    return without_credentials(str(response.url))
+
+
 def _accept_header(accepted: frozenset[str] | None) -> str:
     if not accepted:
         return _DEFAULT_ACCEPT
     return ", ".join([*sorted(accepted), "*/*;q=0.1"])
-
-
-def _shown(url: str | httpx.URL) -> str:
-    """A URL fit for logs: no user name or password."""
-    return _one_line(str(url))
-
-
-def _one_line(text: str) -> str:
-    text = _USERINFO.sub("", text)
-    return " ".join(text.split())[:300]

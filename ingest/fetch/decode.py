@@ -36,6 +36,15 @@ def _python_codec(encoding: str) -> codecs.CodecInfo:
     return codecs.lookup(_PYTHON_CODECS.get(encoding, encoding))
 
 
+def python_codec_name(label: str | None) -> str | None:
+    """The Python codec that decodes what a WHATWG label names, None for a label browsers
+    would not know (or one with no Python codec): for parsers that take a codec name."""
+    encoding = resolve_label(label)
+    if encoding is None or encoding == "x-user-defined":
+        return None
+    return _python_codec(encoding).name
+
+
 def _python_to_whatwg() -> dict[str, str]:
     """Python codec name (as the charset detector reports it) -> WHATWG encoding."""
     names = {_python_codec(name).name: name for name in set(webencodings.LABELS.values())

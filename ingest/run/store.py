@@ -8,7 +8,9 @@ point still leaves only "writing" rows and files that recovery removes (storage/
 because nothing is marked stored before its file and the folder are synced.
 
 A batch whose reservation conflicts with another process (the same article stored by a
-replica meanwhile) is redone one article at a time, where each race is settled on its own.
+replica meanwhile) is redone one article at a time, where each race is settled on its own; so
+is a batch that failed for any other reason (one article the database refused, say): its
+reservations are undone first, and then each article fails or succeeds alone.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from ingest.records import Article, ArticleState, EntryOutcome, FailureKind, IngestFailure
 from storage.articles import DuplicateArticle, NewArticle, StoreLookup
 from storage.corpus import corpus_file_name, sync_corpus_directory, write_corpus_file
+from storage.database import DatabaseError
 from storage.entries import EntryRecord
 from storage.index import CorpusIndex
 
@@ -82,7 +85,14 @@ def store_batch(storage: Storage, requests: list[StoreRequest]) -> list[StoreRes
     try:
         return _store_together(storage, requests)
     except _ReservationConflict:
-        return [store_alone(storage, request) for request in requests]
+        pass
+    except Exception as exc:
+        if len(requests) == 1:
+            return [exc]
+        log.warning("store batch failed: storing its articles one by one", extra={
+            "event": "store_batch_failed", "articles": len(requests),
+            "error": f"{type(exc).__name__}: {exc}"[:300]})
+    return [store_alone(storage, request) for request in requests]
 
 
 class _ReservationConflict(Exception):
@@ -102,6 +112,37 @@ def _store_together(storage: Storage, requests: list[StoreRequest]) -> list[Stor
                                           storage.writer, corpus_file_name)
     except IntegrityError as exc:
         raise _ReservationConflict from exc
+    try:
+        results, recorded = _write_and_complete(storage, requests, verdicts, accepted, reserved)
+    except Exception:
+        _undo_reservations(storage, reserved)
+        raise
+    for request, record in recorded:
+        _log_outcome(request, record.status, record.sequence)
+    for i, verdict in enumerate(verdicts):
+        if verdict.decision is _Decision.ALONE:
+            results[i] = store_alone(storage, requests[i])
+    return [results[i] for i in range(len(requests))]
+
+
+def _undo_reservations(storage: Storage, reserved: list[tuple[int, str]]) -> None:
+    """Give up a failed batch's reservations, so its articles can be stored one by one."""
+    for sequence, file_name in reserved:
+        (storage.corpus_dir / file_name).unlink(missing_ok=True)
+        try:
+            storage.index.forget_article(sequence)
+        except DatabaseError:  # recovery removes the row at the next run (storage/recovery.py)
+            log.warning("reservation left to recovery", extra={
+                "event": "reservation_not_undone", "sequence": sequence})
+
+
+def _write_and_complete(storage: Storage, requests: list[StoreRequest],
+                        verdicts: list[_Verdict], accepted: list[int],
+                        reserved: list[tuple[int, str]],
+                        ) -> tuple[dict[int, StoreResult], list[tuple[StoreRequest, EntryRecord]]]:
+    """Write the reserved files and record every outcome but the ALONE ones, in one
+    transaction: the results by position, and what was recorded (to log)."""
+    index = storage.index
     sequences: dict[int, int] = {}
     results: dict[int, StoreResult] = {}
     for i, (sequence, file_name) in zip(accepted, reserved, strict=True):
@@ -136,12 +177,7 @@ def _store_together(storage: Storage, requests: list[StoreRequest]) -> list[Stor
         recorded.append(request)
     index.complete_articles([(sequences[i], requests[i].feed) for i in sorted(sequences)],
                             records)
-    for request, record in zip(recorded, records, strict=True):
-        _log_outcome(request, record.status, record.sequence)
-    for i, verdict in enumerate(verdicts):
-        if verdict.decision is _Decision.ALONE:
-            results[i] = store_alone(storage, requests[i])
-    return [results[i] for i in range(len(requests))]
+    return results, list(zip(recorded, records, strict=True))
 
 
 def _verdicts(storage: Storage, requests: list[StoreRequest],

@@ -29,6 +29,7 @@ from ingest.records import (
     FeedEntry,
     IngestFailure,
     content_hash,
+    storable_text,
 )
 
 if TYPE_CHECKING:
@@ -288,11 +289,14 @@ def build_article(feed: FeedSettings, entry: FeedEntry, html: str, page_url: str
     from ingest.extract.article import extract_article
 
     extracted = extract_article(html, page_url, hints, feed.rules)
-    text = normalize_text(extracted.paragraphs)
+    # The last point before the text is hashed and stored: a NUL or lone surrogate that came
+    # through the page or its JSON-LD is dropped here, for this article alone.
+    text = storable_text(normalize_text(extracted.paragraphs))
     if not text:
         raise IngestFailure(FailureKind.NO_ARTICLE_TEXT, f"nothing extracted from {page_url}")
     published: date | None = entry.published or extracted.published
-    return Article(feed_name=feed.name, url=page_url, title=entry.title or extracted.title,
+    return Article(feed_name=feed.name, url=page_url,
+                   title=storable_text(entry.title or extracted.title),
                    text=text, published=published, content_hash=content_hash(text),
                    method=extracted.method)
 

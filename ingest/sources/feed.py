@@ -19,19 +19,13 @@ import feedparser
 
 from ingest.dedupe.normalize import normalize_paragraph
 from ingest.extract.dates import parse_publisher_date
-from ingest.records import FailureKind, FeedEntry, IngestFailure, is_http_url
-from ingest.urls import normalize_url
+from ingest.records import FailureKind, FeedEntry, IngestFailure, is_http_url, storable_text
+from ingest.sources.feed_encoding import feed_bytes_for_parser, feed_codec
+from ingest.urls import normalize_url, without_credentials
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-# XML 1.0 allows no C0 control character but tab, LF and CR, yet the lenient parser lets them
-# through; PostgreSQL refuses NUL in text, so one NUL in a title or guid ended the whole run.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
-# An HTML page where a feed was expected: a doctype or <html> root, possibly after a BOM,
-# whitespace or comments.
-_HTML_START = re.compile(
-    rb"^(?:\s|<\?xml[^>]*>|<!--.*?-->)*<(?:!doctype\s+html|html)[\s>]", re.I | re.S
-)
 _SNIFF_BYTES = 2048
+_NUMBER = re.compile(r"\d{1,9}")
 
 
 @dataclass(frozen=True)
@@ -56,7 +50,7 @@ def parse_feed(
     # A str or bytes argument may be taken for a URL or a file path by feedparser; a stream
     # never is (feedparser's own advice for untrusted input).
     result = feedparser.parse(
-        io.BytesIO(body),
+        io.BytesIO(feed_bytes_for_parser(body)),
         response_headers=_feedparser_headers(content_type),
         # Scripts, styles and event handlers never reach storage or the extractor.
         sanitize_html=True,
@@ -92,7 +86,7 @@ def _feedparser_headers(content_type: str | None) -> dict[str, str]:
     # decodes as US-ASCII, ignoring the XML declaration, and flags the feed as malformed.
     # RFC 7303 dropped that rule. The charset parameter, when the server sends one, is kept:
     # feedparser tries it first and falls back to the XML declaration if it fails to decode.
-    charset = _charset(content_type)
+    charset = feed_codec(_charset(content_type))
     return {"content-type": f"application/xml; charset={charset}" if charset
             else "application/xml"}
 
@@ -121,8 +115,7 @@ def _bozo_detail(result: Mapping[str, Any]) -> str:
 
 
 def _reject_if_not_a_feed(body: bytes, result: Mapping[str, Any], bozo_detail: str) -> None:
-    sniffed = body[:_SNIFF_BYTES].removeprefix(b"\xef\xbb\xbf")
-    if _HTML_START.match(sniffed):
+    if _starts_as_html(body[:_SNIFF_BYTES].removeprefix(b"\xef\xbb\xbf")):
         raise IngestFailure(FailureKind.NOT_A_FEED, "an HTML page, not an RSS or Atom feed")
     if bozo_detail:
         raise IngestFailure(FailureKind.NOT_A_FEED, f"no entries; {bozo_detail}")
@@ -130,9 +123,39 @@ def _reject_if_not_a_feed(body: bytes, result: Mapping[str, Any], bozo_detail: s
         raise IngestFailure(FailureKind.NOT_A_FEED, "no RSS, RDF or Atom root element")
 
 
+def _starts_as_html(head: bytes) -> bool:
+    """An HTML page where a feed was expected: a doctype or <html> root, possibly after
+    whitespace, an XML declaration or comments. A scan, not a regular expression: the
+    pattern `(?:\\s|<\\?xml[^>]*>|<!--.*?-->)*` backtracked for minutes on 343 bytes of
+    nested comment openings."""
+    position = 0
+    while True:
+        while position < len(head) and head[position:position + 1].isspace():
+            position += 1
+        rest = head[position:position + 16].lower()
+        if rest.startswith(b"<?xml"):
+            end = head.find(b">", position)
+        elif rest.startswith(b"<!--"):
+            end = head.find(b"-->", position + 4)
+            end = end + 2 if end >= 0 else -1
+        else:
+            break
+        if end < 0:
+            return False
+        position = end + 1
+    rest = head[position:position + 64].lower()
+    for opening in (b"<!doctype", b"<html"):
+        if rest.startswith(opening):
+            after = rest[len(opening):]
+            if opening == b"<!doctype":
+                return after[:1].isspace() and after.lstrip().startswith(b"html")
+            return after[:1].isspace() or after.startswith(b">")
+    return False
+
+
 def _feed_entry(raw: Mapping[str, Any], *, feed_name: str, feed_url: str) -> FeedEntry:
     title = _plain_text(raw.get("title_detail"), raw.get("title", ""))
-    summary_html = _as_html(raw.get("summary_detail"), raw.get("summary", ""))
+    summary_html = storable_text(_as_html(raw.get("summary_detail"), raw.get("summary", "")))
     url = _article_url(raw, feed_url)
     return FeedEntry(
         feed_name=feed_name,
@@ -140,13 +163,13 @@ def _feed_entry(raw: Mapping[str, Any], *, feed_name: str, feed_url: str) -> Fee
         url=url,
         title=title,
         summary_html=summary_html,
-        content_html=_longest_content(raw),
+        content_html=storable_text(_longest_content(raw)),
         published=_publisher_date(raw),
     )
 
 
 def _article_url(raw: Mapping[str, Any], feed_url: str) -> str | None:
-    link = _CONTROL.sub("", raw.get("link") or "").strip()
+    link = storable_text(raw.get("link") or "").strip()
     if not link:
         return None
     # feedparser copies an RSS guid into `link` when the item has no <link> and the guid is
@@ -156,14 +179,18 @@ def _article_url(raw: Mapping[str, Any], feed_url: str) -> str | None:
     from_guid = not any(item.get("href") == link for item in raw.get("links") or ())
     if from_guid and not (is_http_url(link) or link.startswith("/")):
         return None
-    absolute = urljoin(feed_url, link)
-    return absolute if is_http_url(absolute) else None
+    try:
+        absolute = urljoin(feed_url, link)
+    except ValueError:  # an invalid IPv6 host, say: no link rather than no feed
+        return None
+    # A password in a link would be kept in the index and shown by /api/articles.
+    return without_credentials(absolute) if is_http_url(absolute) else None
 
 
 def _entry_key(raw: Mapping[str, Any], url: str | None, title: str, summary_html: str) -> str:
-    guid = _CONTROL.sub("", raw.get("id") or "").strip()
+    guid = storable_text(raw.get("id") or "").strip()
     if guid:
-        return guid
+        return without_credentials(guid) if is_http_url(guid) else guid
     if url:
         return normalize_url(url)
     digest = hashlib.sha256(f"{title}\n{summary_html}".encode()).hexdigest()
@@ -182,7 +209,7 @@ def _plain_text(detail: Mapping[str, Any] | None, value: str) -> str:
         # feedparser has already unescaped a plain-text title; what is left is the publisher's
         # double escaping ("AT&amp;T"), far more common than a literal entity in a headline.
         text = html.unescape(value)
-    return normalize_paragraph(_CONTROL.sub("", text))
+    return normalize_paragraph(storable_text(text))
 
 
 def _as_html(detail: Mapping[str, Any] | None, value: str) -> str:
@@ -211,9 +238,20 @@ def _publisher_date(raw: Mapping[str, Any]) -> date | None:
             if found is not None:
                 return found
         parsed = dict.get(raw, f"{field}_parsed")
-        if parsed is not None:
+        if parsed is not None and isinstance(value, str) and _states(value, parsed):
             # Through parse_publisher_date again so its plausible-year check applies too
             # (feeds carry "01 Jan 1970" placeholders).
-            fallback = date(parsed.tm_year, parsed.tm_mon, parsed.tm_mday)
+            try:
+                fallback = date(parsed.tm_year, parsed.tm_mon, parsed.tm_mday)
+            except ValueError:  # year 0 or -1
+                return None
             return parse_publisher_date(fallback.isoformat())
+    return None
+
+
+def _states(value: str, parsed: Any) -> bool:
+    """Whether the raw date states feedparser's year and day: feedparser rolls impossible
+    dates over ("2024-02-32" became 3 March), and no date is better than a wrong one."""
+    numbers = {int(number) for number in _NUMBER.findall(value[:200])}
+    return parsed.tm_year in numbers and parsed.tm_mday in numbers
     return None
