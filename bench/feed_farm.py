@@ -6,10 +6,12 @@ fetcher sees as many hosts as the farm has and applies its per-host limit to eac
 on the web. The first host, the "big" one, carries `big_share` of the feeds (a publisher with
 thousands of section feeds); the rest are spread evenly over the others.
 
-Every request is answered `304 Not Modified` at once (keep-alive), whatever it sends: a feed
-whose validators match. The farm records the wall-clock time of every request and which feed
-it asked for; the measuring process reads progress through shared counters while the farm
-runs and gets the full request log when it stops.
+Every conditional request is answered `304 Not Modified` at once (keep-alive): a feed whose
+validators match. A request without validators (a feed's first poll) gets a small RSS feed
+without entries and its ETag: a 304 to it would say "not modified since nothing", which the
+fetcher refuses as `unexpected_not_modified` (issue 15). The farm records the wall-clock time
+of every request and which feed it asked for; the measuring process reads progress through
+shared counters while the farm runs and gets the full request log when it stops.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ from array import array
 from dataclasses import dataclass
 
 _RESPONSE = b'HTTP/1.1 304 Not Modified\r\nETag: "bench"\r\nContent-Length: 0\r\n\r\n'
+_EMPTY_FEED = (b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+               b"<title>bench</title><link>http://bench.example/</link></channel></rss>")
+_FIRST_RESPONSE = (b'HTTP/1.1 200 OK\r\nETag: "bench"\r\nContent-Type: application/rss+xml\r\n'
+                   b"Content-Length: " + str(len(_EMPTY_FEED)).encode() + b"\r\n\r\n"
+                   + _EMPTY_FEED)
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,8 @@ class FeedFarm:
                         self.last_new_feed_at.value = now
                         if not self.first_request_at.value:
                             self.first_request_at.value = now
-                    writer.write(_RESPONSE)
+                    conditional = b"if-none-match" in head.lower()
+                    writer.write(_RESPONSE if conditional else _FIRST_RESPONSE)
             except (asyncio.IncompleteReadError, ConnectionError, ValueError, IndexError):
                 pass
             finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -89,6 +90,27 @@ class HttpSettings:
     token: str | None = None
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class PrivateAccess:
+    """The non-public addresses one feed's fetches may reach (its `allow_private_addresses`):
+    those its own host resolves to (`true`), or those in listed networks. Every other feed's
+    fetches are still refused them: the global `[fetch]` switch opened them to all."""
+
+    hosts: frozenset[str] = frozenset()  # lower-case host names whose addresses may be private
+    networks: tuple[Network, ...] = ()
+
+    def allows(self, host: str, address: Address | None) -> bool:
+        if host.strip("[]").rstrip(".").lower() in self.hosts:
+            return True
+        return address is not None and any(
+            address.version == network.version and address in network
+            for network in self.networks)
+
+
 @dataclass(frozen=True)
 class FeedSettings:
     name: str
@@ -97,6 +119,7 @@ class FeedSettings:
     filters: FilterRules = field(default_factory=FilterRules)
     rules: SiteRules = field(default_factory=SiteRules)
     enabled: bool = True
+    private_access: PrivateAccess | None = None  # None: public addresses only
 
     @property
     def config_fingerprint(self) -> str:
@@ -313,7 +336,7 @@ def _http(table: Mapping[str, Any], environ: Mapping[str, str]) -> HttpSettings:
 
 
 _FEED_KEYS = frozenset({"name", "url", "interval_minutes", "interval_seconds", "filters",
-                        "extraction", "enabled"})
+                        "extraction", "enabled", "allow_private_addresses"})
 _NO_FILTERS = FilterRules()
 _NO_RULES = SiteRules()
 
@@ -366,4 +389,29 @@ def _feed(table: Any, where: str, schedule: ScheduleSettings, seen: set[str]) ->
         rules=_site_rules(_table(table, "extraction"), f"{where}.extraction")
         if "extraction" in table else _NO_RULES,
         enabled=_get(table, where, "enabled", bool, True) if "enabled" in table else True,
+        private_access=_private_access(table, where, url.strip())
+        if "allow_private_addresses" in table else None,
     )
+
+
+def _private_access(table: Mapping[str, Any], where: str, url: str) -> PrivateAccess | None:
+    """`allow_private_addresses = true` (the feed's own host) or a list of networks."""
+    key = f"{where}.allow_private_addresses"
+    value = table["allow_private_addresses"]
+    if value is False:
+        return None
+    if value is True:
+        from urllib.parse import urlsplit
+
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
+        return PrivateAccess(hosts=frozenset({host}))
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key}: true, false or a list of networks such as "
+                          '["10.0.0.0/8", "fd00::/8"]')
+    networks: list[Network] = []
+    for text in value:
+        try:
+            networks.append(ipaddress.ip_network(text.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(f"{key}: {text!r} is not a network (CIDR)") from None
+    return PrivateAccess(networks=tuple(networks))

@@ -106,6 +106,14 @@ class EntryRows(Database):
                     found.setdefault(row.url, row.article_sequence)
         return found
 
+    def entry_sequence(self, feed: str, key: str) -> int | None:
+        """The article an entry was stored as or found a duplicate of, if any."""
+        with self._transaction() as conn:
+            return conn.execute(
+                select(entries.c.article_sequence).where(
+                    entries.c.feed == feed, entries.c.entry_key == stored_entry_key(key)),
+            ).scalar()
+
     def record_entry(self, feed: str, key: str, url: str | None, status: EntryOutcome,
                      failure_kind: str | None = None, sequence: int | None = None,
                      now: datetime | None = None) -> None:

@@ -13,6 +13,7 @@ waiting for a concurrency slot before the first hop is not counted). A call make
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Collection
 from types import TracebackType
@@ -20,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from config.settings import FetchSettings
+from config.settings import FetchSettings, PrivateAccess
 from ingest.fetch.body import read_body
 from ingest.fetch.failures import (
     RetryableFailure,
@@ -90,19 +91,27 @@ class PageFetcher:
         self._settings = settings
         self._transport = transport
         self._observe = observe
-        self._client: httpx.AsyncClient | None = None
+        self._clients: dict[PrivateAccess | None, httpx.AsyncClient] = {}
         self._all_hosts = asyncio.Semaphore(settings.max_concurrency)
         self._hosts = _HostSlots(settings.per_host_concurrency)
 
     async def __aenter__(self) -> PageFetcher:
+        self._clients[None] = self._new_client(None)
+        return self
+
+    def _new_client(self, access: PrivateAccess | None) -> httpx.AsyncClient:
+        """A client whose connections carry one feed's private-address permission (or none):
+        each has its own connection pool, so a kept-alive connection to an intranet host
+        one feed may reach is never reused for another feed's request."""
         s = self._settings
         limits = httpx.Limits(
             max_connections=s.max_concurrency, max_keepalive_connections=s.max_concurrency
         )
         transport = self._transport
         if transport is None:
-            transport = guarded_transport(allow_private=s.allow_private_addresses, limits=limits)
-        self._client = _ChainCookiesOnlyClient(
+            transport = guarded_transport(allow_private=s.allow_private_addresses, limits=limits,
+                                          access=access)
+        return _ChainCookiesOnlyClient(
             transport=transport,
             timeout=httpx.Timeout(
                 connect=s.connect_timeout, read=s.read_timeout, write=s.read_timeout,
@@ -112,16 +121,16 @@ class PageFetcher:
             # Environment proxies would route around the address guard.
             trust_env=False,
             headers={"User-Agent": s.user_agent, "Accept-Encoding": _ACCEPT_ENCODING},
-            event_hooks={"response": [self._check_location]},
+            event_hooks={"response": [functools.partial(self._check_location, access)]},
         )
-        return self
 
-    async def _check_location(self, response: httpx.Response) -> None:
+    async def _check_location(self, access: PrivateAccess | None,
+                              response: httpx.Response) -> None:
         # httpx builds the redirect request inside send() even with follow_redirects=False and
         # reports a bad Location as a protocol error; response hooks run before that, so a bad
         # or forbidden Location is reported here as what it is.
         if response.has_redirect_location:
-            self._checked_url(response.headers["Location"], response.request.url)
+            self._checked_url(response.headers["Location"], response.request.url, access)
 
     async def __aexit__(
         self,
@@ -129,9 +138,12 @@ class PageFetcher:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients = list(self._clients.values())
+        self._clients.clear()
+        for client in clients:
+            # A test's transport is shared by every client: closed once, by the last.
+            if self._transport is None or client is clients[-1]:
+                await client.aclose()
 
     async def fetch(
         self,
@@ -140,11 +152,16 @@ class PageFetcher:
         allowed_types: Collection[str] | None = None,
         etag: str | None = None,
         last_modified: str | None = None,
+        access: PrivateAccess | None = None,
     ) -> FetchResponse:
-        """GET `url`; a 200 (or other 2xx) with its body, or a 304 when the validators match."""
-        if self._client is None:
+        """GET `url`; a 200 (or other 2xx) with its body, or a 304 when the validators match.
+        `access`: the non-public addresses this fetch may reach (its feed's permission)."""
+        if not self._clients:
             raise RuntimeError("PageFetcher.fetch called outside `async with PageFetcher(...)`")
-        start = self._checked_url(url, url)
+        client = self._clients.get(access)
+        if client is None:
+            client = self._clients[access] = self._new_client(access)
+        start = self._checked_url(url, url, access)
         accepted = None if allowed_types is None else frozenset(t.lower() for t in allowed_types)
         headers = {"Accept": _accept_header(accepted)}
         # Validators recorded before they were checked may not be sendable (non-ASCII).
@@ -157,7 +174,7 @@ class PageFetcher:
         attempt = 0
         while True:
             try:
-                response = await self._attempt(self._client, start, headers, accepted)
+                response = await self._attempt(client, start, headers, accepted, access)
             except RetryableFailure as retry:
                 await asyncio.sleep(self._delay_before_retry(retry, attempt))
                 attempt += 1
@@ -196,6 +213,7 @@ class PageFetcher:
         url: httpx.URL,
         headers: dict[str, str],
         accepted: frozenset[str] | None,
+        access: PrivateAccess | None,
     ) -> FetchResponse:
         # Some sites set a cookie and redirect back to the page (consent walls), so the chain
         # carries its own cookies; loops are recognised by URL and cookies together.
@@ -225,7 +243,7 @@ class PageFetcher:
                 self._hosts.release(host)
             if isinstance(outcome, FetchResponse):
                 return outcome
-            url = self._checked_url(outcome, url)
+            url = self._checked_url(outcome, url, access)
         raise IngestFailure(
             FailureKind.TOO_MANY_REDIRECTS,
             f"{shown_url(url)}: more than {self._settings.max_redirects} redirects",
@@ -312,7 +330,8 @@ class PageFetcher:
             last_modified=_validator(response, "Last-Modified"),
         )
 
-    def _checked_url(self, target: str | httpx.URL, base: str | httpx.URL) -> httpx.URL:
+    def _checked_url(self, target: str | httpx.URL, base: str | httpx.URL,
+                     access: PrivateAccess | None) -> httpx.URL:
         """The absolute URL of `target` (relative to `base`) if it may be fetched."""
         try:
             # A URL parse is 0.1 ms in httpx: a start URL is parsed once, not joined to itself.
@@ -323,7 +342,8 @@ class PageFetcher:
         if not is_http_url(str(url)):
             raise IngestFailure(FailureKind.INVALID_URL,
                                 f"{shown_url(url)}: not an absolute http(s) URL")
-        check_url_host(url.host, allow_private=self._settings.allow_private_addresses)
+        check_url_host(url.host, allow_private=self._settings.allow_private_addresses,
+                       access=access)
         return url
 
 

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 import httpcore
 import httpx
 
+from config.settings import PrivateAccess
 from ingest.fetch.pool import ConnectionPool
 from ingest.records import FailureKind, IngestFailure
 
@@ -57,8 +58,10 @@ def is_public_address(address: IPAddress) -> bool:
     )
 
 
-def check_url_host(host: str, *, allow_private: bool) -> None:
-    """Reject an IP-literal or well-known local host name before any request is sent.
+def check_url_host(host: str, *, allow_private: bool,
+                   access: PrivateAccess | None = None) -> None:
+    """Reject an IP-literal or well-known local host name before any request is sent, unless
+    the global switch or the feed's own permission (`access`) allows it.
 
     This is the check that still runs when tests inject their own transport; real connections
     are checked again, after resolution, by `GuardedNetworkBackend`.
@@ -66,9 +69,11 @@ def check_url_host(host: str, *, allow_private: bool) -> None:
     if allow_private:
         return
     name = host.strip("[]").rstrip(".").lower()
+    address = _parse_address(name)
+    if access is not None and access.allows(name, address):
+        return
     if name in _LOCAL_NAMES or name.endswith(".localhost"):
         raise IngestFailure(FailureKind.BLOCKED_ADDRESS, f"{name} is a local host name")
-    address = _parse_address(name)
     if address is not None and not is_public_address(address):
         raise IngestFailure(FailureKind.BLOCKED_ADDRESS, f"{name} is not a public address")
 
@@ -95,8 +100,10 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         allow_private: bool,
         resolver: Resolver = resolve_with_loop,
         inner: httpcore.AsyncNetworkBackend | None = None,
+        access: PrivateAccess | None = None,
     ) -> None:
         self._allow_private = allow_private
+        self._access = access
         self._resolve = resolver
         self._inner = inner if inner is not None else httpcore.AnyIOBackend()
 
@@ -149,7 +156,8 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
                 raise httpcore.ConnectError(f"cannot resolve {host}: no addresses")
         if self._allow_private:
             return addresses
-        public = [a for a in addresses if (p := _parse_address(a)) and is_public_address(p)]
+        public = [a for a in addresses if (p := _parse_address(a)) and (
+            is_public_address(p) or (self._access is not None and self._access.allows(host, p)))]
         if not public:
             raise IngestFailure(
                 FailureKind.BLOCKED_ADDRESS,
@@ -164,10 +172,13 @@ def guarded_transport(
     limits: httpx.Limits,
     resolver: Resolver = resolve_with_loop,
     inner: httpcore.AsyncNetworkBackend | None = None,
+    access: PrivateAccess | None = None,
 ) -> httpx.AsyncHTTPTransport:
     """An httpx transport whose every connection goes through `GuardedNetworkBackend`.
 
-    `resolver` and `inner` (the backend that opens the sockets) are replaced only by tests.
+    `access`: the one feed's permission this transport's connections carry (its own pool, so
+    a kept-alive connection to a private address never serves another feed). `resolver` and
+    `inner` (the backend that opens the sockets) are replaced only by tests.
     """
     # The transport's own pool is replaced before any request, so its context is never used:
     # a bare one costs 1 ms, where loading the CA bundle costs 40-50 ms. The pool makes the
@@ -180,7 +191,7 @@ def guarded_transport(
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
         network_backend=GuardedNetworkBackend(
-            allow_private=allow_private, resolver=resolver, inner=inner
+            allow_private=allow_private, resolver=resolver, inner=inner, access=access
         ),
     )
     _replace_pool(transport, pool)

@@ -22,6 +22,7 @@ from config.settings import FeedSettings, Settings
 from ingest.fetch.client import Observe, PageFetcher
 from ingest.records import EntryOutcome, FailureKind, FeedEntry, IngestFailure, RunState, RunTrigger
 from ingest.run.database_lane import DatabaseLane
+from ingest.run.in_flight import PagesInFlight
 from ingest.run.observer import RunObserver, SilentObserver
 from ingest.run.poll_recorder import PollRecorder
 from ingest.run.schedule_plan import SchedulePlan
@@ -101,6 +102,7 @@ class _RunContext:
     extraction: ExtractionPool
     stores: StoreLane[StoreRequest]
     polls: PollRecorder
+    in_flight: PagesInFlight  # article pages being fetched, by normalised URL
     # Pages fetched but not yet extracted, at most: when extraction is the bottleneck, fetching
     # waits instead of holding every page of the run in memory (bench/throughput.py: peak RSS
     # then grows with the batch, not with the concurrency).
@@ -181,6 +183,7 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
                                   fetcher=fetcher, writer=writer, observer=observer,
                                   tally=tally, policy=policy,
                                   extraction=extraction, stores=stores, polls=polls,
+                                  in_flight=PagesInFlight(),
                                   pages_in_hand=asyncio.Semaphore(
                                       settings.fetch.max_concurrency + 2 * cpu_cores()))
             work = asyncio.ensure_future(
@@ -323,7 +326,8 @@ async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedSta
     try:
         response = await context.fetcher.fetch(feed.url, allowed_types=FEED_TYPES,
                                                etag=state.etag,
-                                               last_modified=state.last_modified)
+                                               last_modified=state.last_modified,
+                                               access=feed.private_access)
         entries: tuple[FeedEntry, ...] = ()
         if not response.not_modified:
             content_type = response.content_type
@@ -453,8 +457,19 @@ async def _ingest_entry(context: _RunContext, feed: FeedSettings, entry: FeedEnt
     url = normalize_url(entry.url)
     if url in stored_urls:
         return await _settle(context, feed, entry, EntryOutcome.DUPLICATE, stored_urls[url])
+    followed = await context.in_flight.follow(url, feed.name, functools.partial(
+        context.database.call, context.index.entry_sequence))
+    if followed is not None:
+        return await _settle(context, feed, entry, *followed)
+    return await context.in_flight.lead(url, feed.name, entry.key,
+                                        _fetch_and_store(context, feed, entry, entry.url, url))
+
+
+async def _fetch_and_store(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
+                           link: str, url: str) -> EntryOutcome:
     async with context.pages_in_hand:
-        response = await context.fetcher.fetch(entry.url, allowed_types=PAGE_TYPES)
+        response = await context.fetcher.fetch(link, allowed_types=PAGE_TYPES,
+                                               access=feed.private_access)
         if not response.body.strip():
             raise IngestFailure(FailureKind.EMPTY_RESPONSE, "page body is empty")
         extraction = await context.extraction.extract(
@@ -467,9 +482,8 @@ async def _ingest_entry(context: _RunContext, feed: FeedSettings, entry: FeedEnt
     reason = rejection_reason((context.settings.filters, feed.filters), article.title,
                               article.text)
     if reason is not None:
-        log.info("article filtered out", extra={
-            "event": "article_filtered", "feed": feed.name, "url": entry.url,
-            "reason": reason})
+        log.info("article filtered out", extra={"event": "article_filtered", "feed": feed.name,
+                                                "url": entry.url, "reason": reason})
         return await _settle(context, feed, entry, EntryOutcome.FILTERED)
     request = StoreRequest(feed=feed.name, entry_key=entry.key, entry_url=url,
                            article=article, signature=extraction.signature)
