@@ -23,7 +23,7 @@ from ingest.extract.density import (
     is_weak,
 )
 from ingest.extract.notes import without_site_notes
-from ingest.extract.paragraphs import PageText, Paragraph, paragraphs_of
+from ingest.extract.paragraphs import HEADING_TAGS, PageText, Paragraph, paragraphs_of
 from ingest.extract.pruning import article_paragraphs
 from ingest.extract.scoring import best_container, is_furniture_line, paragraph_weight, score_blocks
 from ingest.records import ExtractionMethod
@@ -41,6 +41,8 @@ _TEASER_HEADLINE_CHARS = 15
 _TEASER_SUMMARY_CHARS = 20
 _TEASER_GAP_CHARS = 60  # lines shorter than this between teasers: headings, dates
 _MIN_TEASERS = 3
+_HEADLINE_TAGS = frozenset({"h1", "h2"})
+_CONTINUED_PROSE_WEIGHT = 150.0  # a paragraph of two sentences or more
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def locate_article(
     scored = score_blocks(page, weights)
     factors = scored.paragraph_factors(page)
     container = best_container(page, scored)
-    main = candidate(page, article_paragraphs(page, weights, container) if container else [])
+    main = candidate(page, _main_paragraphs(page, weights, container))
     chosen, method = main, ExtractionMethod.MAIN
     densest = densest_paragraph(weights, factors)
     if is_weak(page, main, densest, title):
@@ -85,6 +87,40 @@ def locate_article(
     while len(found) > 1 and _is_trailing_label(found[-1]):
         found.pop()
     return Located(found, chain, method)
+
+
+def _main_paragraphs(page: PageText, weights: list[float], container: int | None) -> list[int]:
+    """The main method's paragraphs: the container's, and those of the blocks of its kind
+    (same tag, same class) that continue it further down the page after an interruption
+    (a box of headlines, an ad set between two parts of the body), up to the next headline:
+    a template that breaks the body into parts gives every part the same markup."""
+    if container is None:
+        return []
+    found = article_paragraphs(page, weights, container)
+    block = page.blocks[container]
+    if block.signature.endswith("."):
+        return found  # no class: "div." is every other block, not a kind
+    parts = sorted(
+        (
+            other
+            for other in page.blocks.values()
+            if other.signature == block.signature
+            and other.depth == block.depth
+            and block.end <= other.first < other.end
+        ),
+        key=lambda other: other.first,
+    )
+    end = block.end
+    for part in parts:
+        if page.paragraphs[part.first].tag in HEADING_TAGS or any(
+            p.tag in _HEADLINE_TAGS for p in page.paragraphs[end : part.first]
+        ):
+            break  # the next story begins under its own headline
+        if max(weights[part.first : part.end]) < _CONTINUED_PROSE_WEIGHT:
+            break  # a few short lines of the same kind: the site's notes, not the story
+        found.extend(article_paragraphs(page, weights, part.mem_id))
+        end = part.end
+    return found
 
 
 def _without_trailing_teasers(found: list[Paragraph]) -> list[Paragraph]:

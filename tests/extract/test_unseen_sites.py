@@ -317,3 +317,12 @@ def test_photo_caption_longer_than_any_story_paragraph_does_not_win_the_second_o
     assert text.startswith("Astronauts bound for distant planets")
     assert "conference in Paris" in text
     assert "file photo" not in text
+
+
+def test_story_body_split_in_two_parts_around_a_headlines_box_is_read_whole() -> None:
+    article = extract("body-in-two-parts-around-a-headlines-box")
+    text = text_of(article)
+    assert article.paragraphs[0].startswith("The row of keepers' cottages")
+    assert text.endswith("before the rooms are finished.")
+    assert "Ferry fares" not in text
+    assert "A second story" not in text  # the same kind of block under another heading
