@@ -1,7 +1,7 @@
 """Lines inside the article element that speak about the story rather than tell it: the
 site's prompts and notices (newsletter sign-up, comment rules), labels that introduce a video,
-and the notes set in italics or bold after the last paragraph (the author's bio, "follow us",
-"the rest of this article is for subscribers").
+and the notes after the last paragraph, set in italics or bold (the author's bio, "follow us",
+"the rest of this article is for subscribers") or naming the site by its address.
 
 Markup and link targets decide, not wording, so the rules hold in any language.
 """
@@ -64,7 +64,10 @@ def without_site_notes(paragraphs: list[Paragraph], url: str, article: int) -> l
     # The story ends where the emphasised notes after it begin. Only sentences count: a short
     # credit line ("Contributing: Jane Doe") is the cleanup's business.
     end = len(kept)
-    while end > 1 and _is_emphasised_sentence(kept[end - 1]):
+    address = _address_of(site)
+    while end > 1 and (
+        _is_emphasised_sentence(kept[end - 1]) or _names_the_site(kept[end - 1], address)
+    ):
         end -= 1
     # A story emphasised from start to end is not followed by notes; it is all story.
     return kept[:end] if end >= len(kept) / 2 else kept
@@ -129,6 +132,26 @@ def _is_emphasised_sentence(paragraph: Paragraph) -> bool:
         and _SENTENCE_END.search(text) is not None
         # A quotation set in italics is the story quoting someone, wherever it stands.
         and not text.startswith(_QUOTE_MARKS)
+    )
+
+
+def _address_of(site: str) -> re.Pattern[str] | None:
+    """The site's address as written in its own notes ("Example.com", "www.example.com"),
+    whole: not the end of an e-mail address or of a longer name."""
+    if "." not in site:
+        return None  # no address known (a page without URL)
+    return re.compile(rf"(?<![\w@.-])(?:www\.)?{re.escape(site)}(?![\w-])", re.IGNORECASE)
+
+
+def _names_the_site(paragraph: Paragraph, address: re.Pattern[str] | None) -> bool:
+    """A short paragraph after the story that names the site by its address ("Start
+    receiving Example.com headlines by email", "Visit www.example.com for the latest news",
+    "Opinions in Example.com's comments are the readers' own"): the site talking about
+    itself, not the journalist telling the story."""
+    return (
+        address is not None
+        and len(paragraph.text) <= _MAX_NOTICE_CHARS
+        and address.search(paragraph.text) is not None
     )
 
 

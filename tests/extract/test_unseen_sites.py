@@ -326,3 +326,11 @@ def test_story_body_split_in_two_parts_around_a_headlines_box_is_read_whole() ->
     assert text.endswith("before the rooms are finished.")
     assert "Ferry fares" not in text
     assert "A second story" not in text  # the same kind of block under another heading
+
+
+def test_notes_after_the_story_that_name_the_site_by_its_address_are_left_out() -> None:
+    # URL is on example.org: the site's own notes name it; the story may name it too.
+    text = text_of(extract("site-notes-naming-its-address"))
+    assert "Readers first told Example.org about it" in text
+    assert text.endswith("planning for the clock's reopening.")  # an e-mail address there
+    assert "news alerts" not in text and "readers' own" not in text
