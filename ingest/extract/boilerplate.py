@@ -49,12 +49,14 @@ _LOUD = re.compile(
     r"(?:ad|ads)(?![a-z])"
     r")"
 )
+# "postmeta" is one word in WordPress's default theme ("postmetadata": the "This entry was
+# posted on ... and is filed under ..." line after every post).
 _BOILERPLATE = re.compile(
     r"(?<![a-z])(?:"
     r"breadcrumb|paywall|sidebar|side-bar|footer|masthead|navbar|nav-|navigation|menu|popup|"
     r"modal|overlay|authorbio|byline|skip-link|skiplink|toolbar|pagination|pager|print-only|"
     r"hidden|jump-link|tooltip|rating|disclaimer|author-info|about-the-author|author-bio|"
-    r"bio-|restricted|piano|regwall|read-more|readmore|"
+    r"bio-|restricted|piano|regwall|read-more|readmore|postmeta|"
     r"(?:tags|tag-list|nav|meta|widget|teaser|teasers|banner|embed|toc|author)(?![a-z])"
     r")"
 )

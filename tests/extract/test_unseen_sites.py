@@ -334,3 +334,10 @@ def test_notes_after_the_story_that_name_the_site_by_its_address_are_left_out() 
     assert "Readers first told Example.org about it" in text
     assert text.endswith("planning for the clock's reopening.")  # an e-mail address there
     assert "news alerts" not in text and "readers' own" not in text
+
+
+def test_wordpress_post_metadata_line_after_the_post_is_left_out() -> None:
+    text = text_of(extract("wordpress-post-metadata-after-the-post"))
+    assert text.startswith("I took the old bicycle out of the shed")
+    assert text.endswith("until the weather turns in October.")
+    assert "This entry was posted" not in text
