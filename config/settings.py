@@ -78,6 +78,16 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class LimitSettings:
+    """What one untrusted page or feed may cost an extraction worker (bench/hostile.py)."""
+
+    extraction_seconds: float = 20.0  # one page; past it the worker is replaced
+    feed_parse_seconds: float = 20.0  # one feed's parse, likewise
+    worker_memory_mb: int = 1024  # address space a worker may add to what it starts with
+    max_page_tags: int = 250_000  # "<" in a page's bytes: more is page_too_complex
+
+
+@dataclass(frozen=True)
 class DedupeSettings:
     near_duplicates: bool = True
     near_duplicate_threshold: float = 0.8
@@ -140,6 +150,7 @@ class Settings:
     filters: FilterRules = field(default_factory=FilterRules)
     dedupe: DedupeSettings = field(default_factory=DedupeSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     source: Path | None = None
 
     def feed(self, name: str) -> FeedSettings:
@@ -172,16 +183,17 @@ def parse_settings(
     """Validate a parsed configuration; `included`: the feeds of the files `include` named
     (read by `load_settings`)."""
     _reject_unknown(raw, "", {"storage", "fetch", "schedule", "filters", "dedupe", "http",
-                              "feeds", "include"})
+                              "limits", "feeds", "include"})
     storage = _storage(_table(raw, "storage"), environ)
     fetch = _fetch(_table(raw, "fetch"))
     schedule = _schedule(_table(raw, "schedule"))
     filters = _filters(_table(raw, "filters"), "filters")
     dedupe = _dedupe(_table(raw, "dedupe"))
     http = _http(_table(raw, "http"), environ)
+    limits = _limits(_table(raw, "limits"))
     feeds = _feeds([FeedTables(where="", tables=raw.get("feeds", [])), *included], schedule)
     return Settings(feeds=feeds, storage=storage, fetch=fetch, schedule=schedule,
-                    filters=filters, dedupe=dedupe, http=http, source=source)
+                    filters=filters, dedupe=dedupe, http=http, limits=limits, source=source)
 
 
 def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -251,6 +263,16 @@ def _fetch(table: Mapping[str, Any]) -> FetchSettings:
     if not values["user_agent"].strip():
         raise ConfigError("fetch.user_agent: must not be empty")
     return FetchSettings(**values)
+
+
+def _limits(table: Mapping[str, Any]) -> LimitSettings:
+    d = LimitSettings()
+    known = set(d.__dataclass_fields__)
+    _reject_unknown(table, "limits", known)
+    values = {name: _positive(f"limits.{name}", _get(table, "limits", name,
+                                                     type(getattr(d, name)), getattr(d, name)))
+              for name in known}
+    return LimitSettings(**values)
 
 
 def _schedule(table: Mapping[str, Any]) -> ScheduleSettings:

@@ -14,10 +14,15 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]+@")
+# Every repetition is bounded: a 300 KB link ("a.a.a...") made the unbounded scheme pattern
+# try every start against the whole rest of the line, 82 s on the event loop. A scheme is
+# short, and user information longer than 256 characters is no credential worth hiding.
+_URL_PASSWORD = re.compile(
+    r"(\b[a-zA-Z][a-zA-Z0-9+.-]{0,31}://[^:/@\s]{0,256}:)[^@\s]{1,256}@")
 _AUTHORIZATION = re.compile(
-    r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+|basic\s+)?)[^\s\"',]+")
-_BEARER = re.compile(r"(?i)(bearer\s+)(?!\*\*\*)[^\s\"',]+")
+    r"(?i)(authorization[\"']?\s{0,16}[:=]\s{0,16}[\"']?(?:bearer\s{1,16}|basic\s{1,16})?)"
+    r"[^\s\"',]+")
+_BEARER = re.compile(r"(?i)(bearer\s{1,16})(?!\*\*\*)[^\s\"',]+")
 _PASSWORD_PARAM = re.compile(r"(?i)(password=)[^&\s]+")
 
 

@@ -26,7 +26,7 @@ _GOOD_WEIGHT = 60.0
 # (a share bar between two paragraphs), a menu of ten does.
 _BAD_COST = 25.0
 _WORD = re.compile(r"\w{4,}")
-_TITLE_SEPARATOR = re.compile(r"\s+(?:[|–—»·]|-|::)\s+")
+_TITLE_SEPARATOR = re.compile(r"\s{1,8}(?:[|–—»·]|-|::)\s{1,8}")  # bounded: linear
 # The main result is weak when it covers less than this share of the title's words ...
 _TITLE_SHARE = 0.34
 _MIN_TITLE_WORDS = 3

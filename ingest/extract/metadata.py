@@ -41,11 +41,16 @@ _TITLE_META_NAMES = ("og:title", "twitter:title")
 _DESCRIPTION_META_NAMES = ("og:description", "description", "twitter:description")
 # JSON-LD is page data, often hand-written: tolerate trailing commas before } or ].
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
-_TITLE_SEPARATOR = re.compile(r"\s+[|–—-]\s+")
+# Bounded runs of space: with `\s+` a title of many spaces took seconds (each start scanned
+# the whole run); a separator is set off by a space or a few.
+_TITLE_SEPARATOR = re.compile(r"\s{1,8}[|–—-]\s{1,8}")
 _FULL_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 # Templates written for XHTML wrap script data in a CDATA section behind JavaScript or CSS
 # comment marks ("//<![CDATA[" ... "//]]>", "/*<![CDATA[*/"), which JSON cannot read.
-_CDATA = re.compile(r"^\s*(?://|/\*)?\s*<!\[CDATA\[(?:\s*\*/)?|(?://|/\*)?\s*\]\]>(?:\s*\*/)?\s*$")
+# The closing alternative is tried at every position: its leading space is bounded (1 MB
+# of spaces in a JSON-LD script cost minutes with `\s*`).
+_CDATA = re.compile(
+    r"^\s*(?://|/\*)?\s{0,64}<!\[CDATA\[(?:\s*\*/)?|(?://|/\*)?\s{0,64}\]\]>(?:\s*\*/)?\s*$")
 
 
 @dataclass(frozen=True)

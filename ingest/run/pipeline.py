@@ -163,7 +163,7 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
     # every feed the run polled (a long scheduled run polls tens of thousands).
     in_hand: set[str] = set()
     state = RunState.INTERRUPTED
-    extraction = ExtractionPool()
+    extraction = ExtractionPool(limits=settings.limits)
     dedupe = settings.dedupe
     storage = Storage(index=index, corpus_dir=settings.storage.corpus_dir, writer=writer.tag,
                       near_duplicates=dedupe.near_duplicates,
@@ -333,12 +333,10 @@ async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedSta
             content_type = response.content_type
             if response.charset:
                 content_type = f"{content_type}; charset={response.charset}"
-            from ingest.sources.feed import ParsedFeed, parse_feed  # not needed when all is 304
-
             # In a worker: feedparser takes tens of milliseconds a feed, which on the event
             # loop held up every fetch in flight (and the start of every run).
-            parsed: ParsedFeed = await context.extraction.run(
-                parse_feed, response.body, feed_name=feed.name, feed_url=response.url,
+            parsed = await context.extraction.parse_feed(
+                response.body, feed_name=feed.name, feed_url=response.url,
                 content_type=content_type)
             entries = parsed.entries
             for warning in parsed.warnings:

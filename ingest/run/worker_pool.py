@@ -12,6 +12,7 @@ import multiprocessing
 import multiprocessing.connection
 import multiprocessing.process
 import os
+import resource
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from datetime import date
 from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any
 
-from config.settings import FeedSettings
+from config.settings import FeedSettings, LimitSettings
 from ingest.dedupe.normalize import normalize_text
 from ingest.records import (
     Article,
@@ -34,6 +35,7 @@ from ingest.records import (
 
 if TYPE_CHECKING:
     from ingest.dedupe.near_duplicates import TextSignature
+    from ingest.sources.feed import ParsedFeed
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,19 @@ class PageExtraction:
 
 
 def extract_page(feed: FeedSettings, entry: FeedEntry, body: bytes, charset: str | None,
-                 page_url: str, near_duplicates: bool) -> PageExtraction:
-    """Decode, extract, normalise and sign one page (pure and CPU-bound: runs in a worker)."""
+                 page_url: str, near_duplicates: bool,
+                 max_tags: int = LimitSettings.max_page_tags) -> PageExtraction:
+    """Decode, extract, normalise and sign one page (pure and CPU-bound: runs in a worker).
+
+    A page of more than `max_tags` tags is refused before it is parsed: the HTML parser and
+    the extractor cost time and memory by element (a million `<p>a</p>`: 18 s and 1.6 GB;
+    the largest of 919 real pages has 20,574 tags, bench/hostile.py)."""
     from ingest.fetch.decode import decode_html
 
+    tags = body.count(b"<")
+    if tags > max_tags:
+        return PageExtraction(article=None, signature=None, failure=(
+            FailureKind.PAGE_TOO_COMPLEX, f"{page_url}: {tags} tags, more than {max_tags}"))
     try:
         article = build_article(feed, entry, decode_html(body, charset).text, page_url)
     except IngestFailure as failure:
@@ -77,38 +88,61 @@ class ExtractionPool:
     one, when small enough not to block the send), and the loop reads each result when the
     pipe turns readable. concurrent.futures' process pool did the same through two
     helper threads and a shared queue, about 0.8 CPU seconds per 720 pages in the fetch
-    process (bench/throughput.py). A worker that dies fails only the page it held; a new one
-    is forked in its place.
+    process (bench/throughput.py).
+
+    Untrusted input cannot hold a worker: each task has a deadline from the moment its worker
+    starts it (`limits`); a worker past it is killed and replaced, the task fails as
+    EXTRACTION_TIMEOUT or PARSE_TIMEOUT, and the tasks queued behind it go to other workers.
+    A worker that dies fails only the task it was working on, likewise. Each worker's address
+    space is capped (`worker_memory_mb`): a page that needs more fails as PAGE_TOO_COMPLEX.
     """
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None,
+                 limits: LimitSettings = LimitSettings()) -> None:  # noqa: B008 - frozen
         self._size = workers or cpu_cores()
+        self._limits = limits
         self._loop: asyncio.AbstractEventLoop | None = None
         self._workers: list[_Worker] = []
         self._starting: set[asyncio.Task[None]] = set()
-        self._waiting: collections.deque[tuple[_Task, asyncio.Future[Any]]] = \
-            collections.deque()
+        self._waiting: collections.deque[_Job] = collections.deque()
 
     async def extract(self, feed: FeedSettings, entry: FeedEntry, body: bytes,
                       charset: str | None, page_url: str,
                       near_duplicates: bool) -> PageExtraction:
-        result: PageExtraction = await self.run(
-            extract_page, feed, entry, body, charset, page_url, near_duplicates)
+        result: PageExtraction = await self._submit(
+            (extract_page, (feed, entry, body, charset, page_url, near_duplicates,
+                            self._limits.max_page_tags), {}),
+            self._limits.extraction_seconds, FailureKind.EXTRACTION_TIMEOUT)
+        return result
+
+    async def parse_feed(self, body: bytes, *, feed_name: str, feed_url: str,
+                         content_type: str | None) -> ParsedFeed:
+        """`ingest.sources.feed.parse_feed` in a worker, within the feed-parse deadline."""
+        from ingest.sources.feed import parse_feed
+
+        result: ParsedFeed = await self._submit(
+            (parse_feed, (body,), {"feed_name": feed_name, "feed_url": feed_url,
+                                   "content_type": content_type}),
+            self._limits.feed_parse_seconds, FailureKind.PARSE_TIMEOUT)
         return result
 
     async def run(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """`function(*args, **kwargs)` in a worker: a pure, CPU-bound, module-level function
-        (it is sent by name) such as `extract_page` or `ingest.sources.feed.parse_feed`. An
-        IngestFailure it raises is raised here."""
+        (it is sent by name), within the extraction deadline. An IngestFailure it raises is
+        raised here."""
+        return await self._submit((function, args, kwargs), self._limits.extraction_seconds,
+                                  FailureKind.EXTRACTION_TIMEOUT)
+
+    async def _submit(self, task: _Task, seconds: float, overdue: FailureKind) -> Any:
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
             for _ in range(self._size):
                 self._start_worker()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._waiting.append(((function, args, kwargs), future))
+        job = _Job(task=task, future=loop.create_future(), seconds=seconds, overdue=overdue)
+        self._waiting.append(job)
         self._dispatch()
-        return await future
+        return await job.future
 
     def close(self) -> None:
         for starting in self._starting:
@@ -122,8 +156,7 @@ class ExtractionPool:
                 worker.process.join()
         self._workers.clear()
         while self._waiting:
-            _, future = self._waiting.popleft()
-            future.cancel()
+            self._waiting.popleft().future.cancel()
         self._loop = None
 
     def _start_worker(self) -> None:
@@ -135,7 +168,8 @@ class ExtractionPool:
         starting.add_done_callback(self._starting.discard)
 
     async def _add_worker(self) -> None:
-        process, connection = await asyncio.to_thread(_started_worker)
+        process, connection = await asyncio.to_thread(
+            _started_worker, self._limits.worker_memory_mb)
         if self._loop is None:  # closed meanwhile
             connection.close()
             return
@@ -148,38 +182,52 @@ class ExtractionPool:
         if self._loop is not None and not worker.connection.closed:
             self._loop.remove_reader(worker.connection.fileno())
         worker.connection.close()  # the worker reads end-of-file and leaves
-        for future in worker.futures:
-            future.cancel()
-        worker.futures.clear()
+        if worker.timer is not None:
+            worker.timer.cancel()
+        for job in worker.jobs:
+            job.future.cancel()
+        worker.jobs.clear()
 
     def _dispatch(self) -> None:
         while self._waiting:
-            task, future = self._waiting[0]
-            if future.done():
+            job = self._waiting[0]
+            if job.future.done():
                 self._waiting.popleft()  # its waiter was cancelled (a stop) meanwhile
                 continue
-            worker = self._worker_for(_payload_bytes(task))
+            worker = self._worker_for(_payload_bytes(job.task))
             if worker is None:
                 return
             self._waiting.popleft()
             try:
-                payload = ForkingPickler.dumps(task)
+                payload = ForkingPickler.dumps(job.task)
             except Exception as exc:  # a function or value that cannot be sent: a bug
-                future.set_exception(RuntimeError(f"cannot hand to a worker: {exc}"))
+                job.future.set_exception(RuntimeError(f"cannot hand to a worker: {exc}"))
                 continue
-            worker.futures.append(future)
+            worker.jobs.append(job)
+            if len(worker.jobs) == 1:
+                self._start_clock(worker)
             try:
                 worker.connection.send_bytes(payload)
             except (OSError, ValueError):
                 self._worker_died(worker)
 
+    def _start_clock(self, worker: _Worker) -> None:
+        """The deadline of the job the worker is working on (the first it has)."""
+        assert self._loop is not None
+        if worker.timer is not None:
+            worker.timer.cancel()
+            worker.timer = None
+        if worker.jobs:
+            job = worker.jobs[0]
+            worker.timer = self._loop.call_later(job.seconds, self._overdue, worker, job)
+
     def _worker_for(self, size: int) -> _Worker | None:
         """An idle worker; else one busy with a single page, for a page small enough to wait
         in its pipe (a send never blocks the loop), so it starts the next page at once."""
-        least = min(self._workers, key=lambda worker: len(worker.futures), default=None)
-        if least is None or len(least.futures) >= _PAGES_PER_WORKER:
+        least = min(self._workers, key=lambda worker: len(worker.jobs), default=None)
+        if least is None or len(least.jobs) >= _PAGES_PER_WORKER:
             return None
-        if least.futures and size > _QUEUED_PAGE_BYTES:
+        if least.jobs and size > _QUEUED_PAGE_BYTES:
             return None
         return least
 
@@ -189,27 +237,51 @@ class ExtractionPool:
         except (EOFError, OSError):
             self._worker_died(worker)
             return
-        future = worker.futures.popleft() if worker.futures else None
-        if future is not None and not future.done():
+        job = worker.jobs.popleft() if worker.jobs else None
+        self._start_clock(worker)
+        if job is not None and not job.future.done():
             if isinstance(outcome, _Crash):
-                future.set_exception(RuntimeError(outcome.detail))
+                job.future.set_exception(RuntimeError(outcome.detail))
             elif isinstance(outcome, _Failed):
-                future.set_exception(IngestFailure(outcome.kind, outcome.detail))
+                job.future.set_exception(IngestFailure(outcome.kind, outcome.detail))
             else:
-                future.set_result(outcome)
+                job.future.set_result(outcome)
+        if isinstance(outcome, _Failed) and outcome.worker_leaves:
+            self._replace(worker, None)  # its queued jobs were never started: all go on
+            return
         self._dispatch()
 
+    def _overdue(self, worker: _Worker, job: _Job) -> None:
+        if worker not in self._workers or not worker.jobs or worker.jobs[0] is not job:
+            return
+        worker.timer = None
+        worker.process.kill()  # SIGKILL: a regular expression or parser never yields
+        self._replace(worker, IngestFailure(
+            job.overdue, f"took more than {job.seconds:g} s; its worker was replaced"))
+
     def _worker_died(self, worker: _Worker) -> None:
-        futures = list(worker.futures)
-        worker.futures.clear()
+        # Killed, or a crash in the HTML parser: the job it was on fails, the others go on.
+        self._replace(worker, IngestFailure(FailureKind.INTERNAL_ERROR,
+                                            "the extraction worker process died"))
+
+    def _replace(self, worker: _Worker, failure: IngestFailure | None) -> None:
+        """Fail the job `worker` was on with `failure` (None: it was on none), hand the jobs
+        queued behind it to the others, and start a new worker in its place."""
+        jobs = list(worker.jobs)
+        worker.jobs.clear()
         self._stop_worker(worker)
-        self._workers.remove(worker)
-        worker.process.join(timeout=1)
-        for future in futures:
-            if not future.done():
-                # Killed, or a crash in the HTML parser: its pages fail, the others go on.
-                future.set_exception(IngestFailure(FailureKind.INTERNAL_ERROR,
-                                                   "the extraction worker process died"))
+        if worker in self._workers:
+            self._workers.remove(worker)
+        if failure is not None and jobs:
+            first = jobs.pop(0)
+            if not first.future.done():
+                first.future.set_exception(failure)
+        self._waiting.extendleft(reversed(jobs))
+        # Reaped in a thread: join() on the loop would wait for the process to exit.
+        assert self._loop is not None
+        reaping = self._loop.create_task(asyncio.to_thread(worker.process.join, 5))
+        self._starting.add(reaping)
+        reaping.add_done_callback(self._starting.discard)
         self._start_worker()
         self._dispatch()
 
@@ -229,13 +301,23 @@ def _payload_bytes(task: _Task) -> int:
     return sum(len(value) for value in (*args, *kwargs.values()) if isinstance(value, bytes))
 
 
+@dataclass(frozen=True)
+class _Job:
+    """A task for a worker, the future of its result, and its deadline once started."""
+
+    task: _Task
+    future: asyncio.Future[Any]
+    seconds: float
+    overdue: FailureKind  # the failure kind when the deadline passes
+
+
 @dataclass
 class _Worker:
     process: multiprocessing.process.BaseProcess
     connection: multiprocessing.connection.Connection
-    # Pages sent and not yet answered, in the order the worker answers them.
-    futures: collections.deque[asyncio.Future[Any]] = field(
-        default_factory=collections.deque)
+    # Jobs sent and not yet answered, in the order the worker answers them.
+    jobs: collections.deque[_Job] = field(default_factory=collections.deque)
+    timer: asyncio.TimerHandle | None = None  # the deadline of jobs[0]
 
 
 @dataclass(frozen=True)
@@ -244,6 +326,7 @@ class _Failed:
 
     kind: FailureKind
     detail: str
+    worker_leaves: bool = False  # the worker exits after this answer (out of memory)
 
 
 @dataclass(frozen=True)
@@ -253,20 +336,21 @@ class _Crash:
     detail: str
 
 
-def _started_worker() -> tuple[multiprocessing.process.BaseProcess,
-                              multiprocessing.connection.Connection]:
+def _started_worker(memory_mb: int) -> tuple[multiprocessing.process.BaseProcess,
+                                             multiprocessing.connection.Connection]:
     """A new worker process and the service's end of its pipe (blocking: run in a thread)."""
     parent_end, child_end = multiprocessing.Pipe()
     process = _worker_context().Process(  # type: ignore[attr-defined]
-        target=_serve, args=(child_end,), name="extraction", daemon=True)
+        target=_serve, args=(child_end, memory_mb), name="extraction", daemon=True)
     process.start()
     child_end.close()
     return process, parent_end
 
 
-def _serve(connection: multiprocessing.connection.Connection) -> None:
+def _serve(connection: multiprocessing.connection.Connection, memory_mb: int) -> None:
     """A worker's life: extract the pages that come down the pipe until it closes."""
     _exit_with_parent(os.getppid())
+    _cap_memory(memory_mb)
     while True:
         try:
             task = connection.recv()
@@ -277,9 +361,33 @@ def _serve(connection: multiprocessing.connection.Connection) -> None:
             outcome = function(*args, **kwargs)
         except IngestFailure as failure:
             outcome = _Failed(failure.kind, failure.detail)
+        except MemoryError:
+            # Over the address-space cap. Answered, then this worker leaves: a fresh one
+            # replaces it rather than one whose heap the page left fragmented.
+            del args, kwargs, task
+            connection.send(_Failed(FailureKind.PAGE_TOO_COMPLEX,
+                                    f"needed more than the {memory_mb} MB one page may use",
+                                    worker_leaves=True))
+            return
         except Exception as exc:
             outcome = _Crash(f"{type(exc).__name__}: {exc}")
         connection.send(outcome)
+
+
+def _cap_memory(memory_mb: int) -> None:
+    """Cap the worker's address space at what it holds at start plus `memory_mb`: a page that
+    needs more gets MemoryError instead of taking the host's memory (a million tiny
+    paragraphs peaked at 1.6 GB, an ordinary page at 52 MB: bench/hostile.py)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            pages = int(statm.read().split()[0])
+    except OSError:  # not Linux: no cap (the tag bound and the deadline still hold)
+        return
+    limit = pages * os.sysconf("SC_PAGE_SIZE") + memory_mb * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def build_article(feed: FeedSettings, entry: FeedEntry, html: str, page_url: str) -> Article:
