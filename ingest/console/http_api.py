@@ -172,7 +172,7 @@ async def _serve(api: StatusApi, sock: socket.socket) -> None:
 # ---- the API --------------------------------------------------------------------------------
 
 def json_body(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8")
+    return json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8", "replace")
 
 
 def json_response(status: HTTPStatus, payload: dict[str, Any] | bytes,
@@ -471,7 +471,7 @@ def _requested_feeds(request: web.Request, body: bytes) -> tuple[str, ...] | Non
     if feeds is None:
         return None
     if not isinstance(feeds, list) or not feeds or not all(
-            isinstance(name, str) and name for name in feeds):
+            isinstance(name, str) and name and name.isprintable() for name in feeds):
         raise HttpError(HTTPStatus.BAD_REQUEST,
                         "feeds: a non-empty list of feed names (omit it for every feed)")
     return tuple(dict.fromkeys(feeds))
