@@ -45,7 +45,8 @@ def good_page() -> object:
 
 @pytest.mark.timeout(120)
 def test_a_task_past_its_deadline_fails_by_name_and_its_worker_is_replaced() -> None:
-    limits = LimitSettings(extraction_seconds=1.0)
+    # Long enough for a real page on a loaded machine, short for a test.
+    limits = LimitSettings(extraction_seconds=4.0)
 
     async def scenario() -> list[object]:
         pool = ExtractionPool(workers=2, limits=limits)
@@ -64,7 +65,7 @@ def test_a_task_past_its_deadline_fails_by_name_and_its_worker_is_replaced() -> 
         assert isinstance(hung, IngestFailure) and hung.kind is FailureKind.EXTRACTION_TIMEOUT
     assert all(getattr(result, "article", None) is not None for result in results[2:])
     assert after.article is not None  # type: ignore[attr-defined]
-    assert took < 30
+    assert took < 60
 
 
 @pytest.mark.timeout(120)
@@ -123,7 +124,7 @@ def test_a_page_of_too_many_tags_is_refused_before_it_is_parsed(body: bytes) -> 
 ])
 def test_a_page_that_parses_for_minutes_is_extraction_timeout(body: bytes) -> None:
     async def scenario() -> list[object]:
-        pool = ExtractionPool(workers=1, limits=LimitSettings(extraction_seconds=2.0))
+        pool = ExtractionPool(workers=1, limits=LimitSettings(extraction_seconds=5.0))
         url = "https://news.example/slow"
         try:
             return list(await asyncio.gather(
