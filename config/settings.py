@@ -75,6 +75,14 @@ class ScheduleSettings:
 class StorageSettings:
     database_url: str = "sqlite:///seeds/index.sqlite3"
     corpus_dir: Path = Path("seeds")
+    # Every stored article's page as WARC records (storage/archive.py), for re-extraction.
+    archive: bool = True
+    archive_dir: Path | None = None  # None: `archive` beside the corpus folder
+    archive_file_bytes: int = 1_000_000_000  # a writer's file rotates past this size
+
+    @property
+    def archive_path(self) -> Path:
+        return self.archive_dir or self.corpus_dir.parent / "archive"
 
 
 @dataclass(frozen=True)
@@ -233,7 +241,8 @@ def _positive(name: str, value: float) -> float:
 
 
 def _storage(table: Mapping[str, Any], environ: Mapping[str, str]) -> StorageSettings:
-    _reject_unknown(table, "storage", {"database_url", "corpus_dir"})
+    _reject_unknown(table, "storage", {"database_url", "corpus_dir", "archive", "archive_dir",
+                                       "archive_file_bytes"})
     default = StorageSettings()
     url = environ.get(ENV_DATABASE_URL) or _get(table, "storage", "database_url", str,
                                                  default.database_url)
@@ -243,7 +252,15 @@ def _storage(table: Mapping[str, Any], environ: Mapping[str, str]) -> StorageSet
                                                  str(default.corpus_dir))
     if not corpus.strip():
         raise ConfigError("storage.corpus_dir: must not be empty")
-    return StorageSettings(database_url=url, corpus_dir=Path(corpus))
+    archive_dir = _get(table, "storage", "archive_dir", str, None)
+    if archive_dir is not None and not archive_dir.strip():
+        raise ConfigError("storage.archive_dir: must not be empty")
+    return StorageSettings(
+        database_url=url, corpus_dir=Path(corpus),
+        archive=_get(table, "storage", "archive", bool, default.archive),
+        archive_dir=Path(archive_dir) if archive_dir else None,
+        archive_file_bytes=int(_positive("storage.archive_file_bytes", _get(
+            table, "storage", "archive_file_bytes", int, default.archive_file_bytes))))
 
 
 def _fetch(table: Mapping[str, Any]) -> FetchSettings:

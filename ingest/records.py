@@ -62,6 +62,8 @@ class FetchResponse:
     body: bytes
     etag: str | None = None
     last_modified: str | None = None
+    # The response's headers as received (name, value), kept for the page archive.
+    headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @property
     def not_modified(self) -> bool:
@@ -128,6 +130,9 @@ class Article:
     published: date | None
     content_hash: str
     method: ExtractionMethod = ExtractionMethod.MAIN  # how the text was found
+    # Whether the feed entry's summary is found in the text (None: the entry had none): a
+    # signal of extraction health, as a site that changes its layout loses its story.
+    summary_found: bool | None = None
 
 
 class EntryOutcome(StrEnum):
@@ -144,6 +149,7 @@ class EntryOutcome(StrEnum):
 class RunTrigger(StrEnum):
     SCHEDULE = "schedule"
     MANUAL = "manual"
+    REEXTRACT = "reextract"  # `source-ingest reextract`: stored articles redone from the archive
 
 
 class RunState(StrEnum):
@@ -167,6 +173,8 @@ class FeedHealth(StrEnum):
     SUSPENDED = "suspended"  # failed too often: polled again after `feeds resume NAME`
     DISABLED = "disabled"  # `enabled = false` in the config
     BUSY = "busy"  # being polled by another process right now
+    # its recent articles fall well below its own baseline (ingest/run/extraction_health.py)
+    EXTRACTION_DEGRADED = "extraction_degraded"
 
 
 class FailureKind(StrEnum):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -22,6 +22,8 @@ ARTICLE_SEQUENCE = "article_sequence"
 WAIT_FOR_WRITER_SECONDS = 2.0
 # How a reserved article's file is named: (sequence, content hash) -> file name.
 FileNameFor = Callable[[int, str], str]
+# Where an article's page is archived: (file name, offset, length).
+ArchivedAt = tuple[str, int, int]
 
 _ARTICLE_WITH_HASH = select(articles.c.sequence, articles.c.state, articles.c.writer).where(
     articles.c.content_hash == bindparam("p_hash"))
@@ -34,6 +36,9 @@ _INSERT_ARTICLE = insert(articles)
 _INSERT_BANDS = insert(signature_bands)
 _MARK_STORED = update(articles).where(articles.c.sequence == bindparam("p_sequence")).values(
     state=ArticleState.STORED)
+_MARK_ARCHIVED = update(articles).where(articles.c.sequence == bindparam("p_sequence")).values(
+    archive_file=bindparam("p_file"), archive_offset=bindparam("p_offset"),
+    archive_length=bindparam("p_length"))
 _COUNT_STORED = update(feeds).where(feeds.c.name == bindparam("p_feed")).values(
     articles_stored=feeds.c.articles_stored + bindparam("p_count"))
 _ADVANCE_SEQUENCE = update(counters).where(counters.c.name == ARTICLE_SEQUENCE).values(
@@ -87,6 +92,11 @@ class ArticleRow:
     file_name: str
     state: ArticleState
     writer: str
+    archive_file: str | None = None
+    archive_offset: int | None = None
+    archive_length: int | None = None
+    extractor_version: str | None = None
+    method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +128,23 @@ class NewArticle:
     published: date | None
     signature: bytes | None
     bands: tuple[str, ...]
+    signals: ArticleSignals | None = None
 
+
+@dataclass(frozen=True)
+class ArticleSignals:
+    """What extraction health reads of each article, and what produced its text."""
+
+    text_length: int
+    paragraphs: int
+    method: str
+    summary_found: bool | None
+    extractor_version: str
+
+    def columns(self) -> dict[str, Any]:
+        return {"text_length": self.text_length, "paragraphs": self.paragraphs,
+                "method": self.method, "summary_found": self.summary_found,
+                "extractor_version": self.extractor_version}
 
 
 class ArticleRows(EntryRows):
@@ -144,7 +170,8 @@ class ArticleRows(EntryRows):
     def reserve_article(self, *, content_hash: str, url: str, feed: str, title: str,
                         published: date | None, writer: str, file_name_for: FileNameFor,
                         signature: bytes | None = None,
-                        bands: Sequence[str] = ()) -> tuple[int, str]:
+                        bands: Sequence[str] = (),
+                        signals: ArticleSignals | None = None) -> tuple[int, str]:
         """Take the next sequence number and claim the hash (a "writing" row).
 
         Raises DuplicateArticle when the hash is already claimed: the unique constraint
@@ -153,7 +180,8 @@ class ArticleRows(EntryRows):
         rolled back with it, so sequence numbers have no gaps from races.
         """
         article = NewArticle(content_hash=content_hash, url=url, feed=feed, title=title,
-                             published=published, signature=signature, bands=tuple(bands))
+                             published=published, signature=signature, bands=tuple(bands),
+                             signals=signals)
         for _attempt in range(3):
             try:
                 return self.reserve_articles([article], writer, file_name_for)[0]
@@ -168,10 +196,12 @@ class ArticleRows(EntryRows):
             from conflict
 
     def complete_article(self, sequence: int, feed: str, entry_key: str,
-                         entry_url: str | None) -> None:
+                         entry_url: str | None,
+                         archived: ArchivedAt | None = None) -> None:
         """Mark the file written and the entry done, in one transaction."""
         record = EntryRecord(feed, entry_key, entry_url, EntryOutcome.STORED, sequence)
-        self.complete_articles([(sequence, feed)], [record])
+        self.complete_articles([(sequence, feed)], [record],
+                               {sequence: archived} if archived else None)
 
     # ---- articles, a batch at a time: one transaction per step, whatever the batch size ---
 
@@ -208,7 +238,8 @@ class ArticleRows(EntryRows):
                 "sequence": sequence, "content_hash": article.content_hash,
                 "url": article.url, "feed": article.feed, "title": article.title[:1000],
                 "published": article.published, "fetched_at": now, "file_name": file_name,
-                "state": ArticleState.WRITING, "writer": writer, "signature": article.signature}
+                "state": ArticleState.WRITING, "writer": writer, "signature": article.signature,
+                **_signal_columns(article.signals)}
                 for (sequence, file_name), article in zip(reserved, new, strict=True)])
             band_rows = [{"band": band, "sequence": sequence}
                          for (sequence, _), article in zip(reserved, new, strict=True)
@@ -218,9 +249,10 @@ class ArticleRows(EntryRows):
         return reserved
 
     def complete_articles(self, stored: Sequence[tuple[int, str]],
-                          records: Sequence[EntryRecord]) -> None:
-        """Mark files written (sequence, feed) and record entries' outcomes, in one
-        transaction."""
+                          records: Sequence[EntryRecord],
+                          archived: Mapping[int, ArchivedAt] | None = None) -> None:
+        """Mark files written (sequence, feed), with where their pages are archived, and
+        record entries' outcomes, in one transaction."""
         if not stored and not records:
             return
         now = utcnow()
@@ -230,6 +262,10 @@ class ArticleRows(EntryRows):
         with self._transaction() as conn:
             if stored:
                 conn.execute(_MARK_STORED, [{"p_sequence": sequence} for sequence, _ in stored])
+                if archived:
+                    conn.execute(_MARK_ARCHIVED, [
+                        {"p_sequence": sequence, "p_file": at[0], "p_offset": at[1],
+                         "p_length": at[2]} for sequence, at in archived.items()])
                 conn.execute(_COUNT_STORED, [{"p_feed": feed, "p_count": count}
                                              for feed, count in per_feed.items()])
             if records:
@@ -287,8 +323,20 @@ class ArticleRows(EntryRows):
             return {row.sequence: row.signature for row in rows}
 
 
+_NO_SIGNALS = {"text_length": None, "paragraphs": None, "method": None,
+               "summary_found": None, "extractor_version": None}
+
+
+def _signal_columns(signals: ArticleSignals | None) -> dict[str, Any]:
+    # Every row of one executemany names the same columns.
+    return _NO_SIGNALS if signals is None else signals.columns()
+
+
 def _article_row(row: Any) -> ArticleRow:
     return ArticleRow(sequence=row.sequence, content_hash=row.content_hash, url=row.url,
                       feed=row.feed, title=row.title, published=row.published,
                       fetched_at=as_utc(row.fetched_at) or utcnow(), file_name=row.file_name,
-                      state=ArticleState(row.state), writer=row.writer)
+                      state=ArticleState(row.state), writer=row.writer,
+                      archive_file=row.archive_file, archive_offset=row.archive_offset,
+                      archive_length=row.archive_length,
+                      extractor_version=row.extractor_version, method=row.method)

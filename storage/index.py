@@ -12,6 +12,7 @@ import contextlib
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from storage.archive_rows import ArchiveRows
 from storage.articles import ARTICLE_SEQUENCE, ArticleRows
 from storage.database import DatabaseError, create_database_engine, one_line, redact_database_url
 from storage.feeds import FeedRows
@@ -20,8 +21,9 @@ from storage.runs import RunRows
 from storage.schema import counters
 
 
-class CorpusIndex(FeedRows, ArticleRows, RunRows):
-    """Feeds and leases, entries, articles and runs, in one database."""
+class CorpusIndex(FeedRows, ArticleRows, RunRows, ArchiveRows):
+    """Feeds and leases, entries, articles, runs and the archive's records, in one
+    database."""
 
 
 def open_index(database_url: str) -> CorpusIndex:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from storage.archive import ARCHIVE_SUFFIX, archive_file_writer
 from storage.corpus import TEMP_PREFIX, temp_file_writer
 from storage.index import CorpusIndex
 
@@ -71,10 +72,12 @@ class RecoveryReport:
     rows_removed: int
     files_removed: int
     leases_released: int = 0
+    archive_bytes_cut: int = 0
 
 
 def recover_interrupted_writes(index: CorpusIndex, corpus_dir: Path, me: WriterIdentity,
-                               now: datetime, stale_after_seconds: float) -> RecoveryReport:
+                               now: datetime, stale_after_seconds: float,
+                               archive_dir: Path | None = None) -> RecoveryReport:
     """Remove dead writers' "writing" rows with their files, and their temporary files.
 
     A dead writer's feed leases are released and its runs marked interrupted as well: a
@@ -119,5 +122,44 @@ def recover_interrupted_writes(index: CorpusIndex, corpus_dir: Path, me: WriterI
             files_removed += 1
             log.warning("removed temporary file", extra={
                 "event": "recovered_temp_file", "file": path.name})
+    cut = cut_torn_records(index, archive_dir, me, now, stale_after_seconds) \
+        if archive_dir is not None else 0
     return RecoveryReport(rows_removed=rows_removed, files_removed=files_removed,
-                          leases_released=leases_released)
+                          leases_released=leases_released, archive_bytes_cut=cut)
+
+
+def cut_torn_records(index: CorpusIndex, archive_dir: Path, me: WriterIdentity,
+                     now: datetime, stale_after_seconds: float) -> int:
+    """Cut dead writers' archive files after their last stored article's records.
+
+    Records are synced before their articles are marked stored, so whatever follows the last
+    stored one was written by a batch that never completed (its rows are removed above), or
+    torn by the crash. Returns the bytes cut."""
+    if not archive_dir.is_dir():
+        return 0
+    stale_before = (now - timedelta(seconds=stale_after_seconds)).timestamp()
+    candidates: dict[str, Path] = {}
+    for path in archive_dir.glob(f"*{ARCHIVE_SUFFIX}"):
+        tag = archive_file_writer(path.name)
+        alive = writer_is_alive(tag, me) if tag else True  # not ours: leave it
+        if alive is False or (alive is None and path.stat().st_mtime < stale_before):
+            candidates[path.name] = path
+    if not candidates:
+        return 0
+    ends = index.archive_ends(sorted(candidates))
+    cut = 0
+    for name, path in candidates.items():
+        end = ends.get(name, 0)
+        size = path.stat().st_size
+        if size <= end:
+            continue
+        if end == 0:  # nothing of it was ever stored
+            path.unlink(missing_ok=True)
+        else:
+            with path.open("r+b") as handle:
+                handle.truncate(end)
+                os.fsync(handle.fileno())
+        cut += size - end
+        log.warning("cut a torn archive record", extra={
+            "event": "recovered_archive", "file": name, "bytes": size - end})
+    return cut

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -47,9 +48,39 @@ articles = Table(
     Column("writer", String(160), nullable=False),
     Column("signature", LargeBinary, nullable=True),  # MinHash signature for near duplicates
     Column("near_duplicate_of", Integer, nullable=True),
+    # The page's WARC response and metadata records (storage/archive.py): file, offset of the
+    # first and length of both; null when the archive is off or for articles stored before it.
+    Column("archive_file", String(200), nullable=True),
+    Column("archive_offset", BigInteger, nullable=True),
+    Column("archive_length", Integer, nullable=True),
+    Column("extractor_version", String(64), nullable=True),
+    Column("method", String(16), nullable=True),  # ExtractionMethod
+    # Extraction health's signals (ingest/run/extraction_health.py).
+    Column("text_length", Integer, nullable=True),
+    Column("paragraphs", Integer, nullable=True),
+    Column("summary_found", Boolean, nullable=True),  # null: the entry had no summary
 )
 Index("ix_articles_url", articles.c.url)
 Index("ix_articles_state", articles.c.state)
+Index("ix_articles_archive_file", articles.c.archive_file)
+Index("ix_articles_feed", articles.c.feed, articles.c.sequence)
+
+# What re-extraction did to stored articles: the job status log's per-article events.
+article_events = Table(
+    "article_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("feed", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),  # rewritten | duplicate
+    Column("old_file", String(128), nullable=False),
+    Column("new_file", String(128), nullable=True),
+    Column("similarity", Float, nullable=True),
+    Column("duplicate_of", Integer, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_article_events_run", article_events.c.run_id)
 
 # Locality-sensitive hash bands of stored articles: candidates for near-duplicate checks.
 signature_bands = Table(
@@ -79,6 +110,8 @@ feeds = Table(
     Column("articles_stored", Integer, nullable=False, default=0),
     # In the configuration and enabled (`sync_feeds` keeps it): what a scheduled run polls.
     Column("scheduled", Boolean, nullable=False, default=True, server_default=true()),
+    # The one-line reason while the feed's extraction is degraded, else null.
+    Column("extraction_degraded", Text, nullable=True),
 )
 # The due-feed check reads due feeds in next-poll order from here and stops at its batch:
 # its cost follows the feeds due, not the feeds configured (bench/scale_sources.py).

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.records import ArticleState, content_hash
+from storage.archive import ArchiveError, ArchiveLocation, read_archived
+from storage.articles import ArticleRow
 from storage.corpus import (
     TEMP_PREFIX,
     CorpusFormatError,
@@ -18,7 +20,7 @@ from storage.index import CorpusIndex
 @dataclass(frozen=True)
 class VerifyProblem:
     # missing_file, hash_mismatch, date_mismatch, bad_format, name_mismatch, orphan_file,
-    # temporary_file or unfinished_write
+    # temporary_file, unfinished_write, or bad_archive_record
     kind: str
     file_name: str
     detail: str
@@ -35,7 +37,9 @@ class VerifyReport:
         return not self.problems
 
 
-def verify_corpus(index: CorpusIndex, corpus_dir: Path) -> VerifyReport:
+def verify_corpus(index: CorpusIndex, corpus_dir: Path,
+                  archive_dir: Path | None = None) -> VerifyReport:
+    """Every index row against its file and, given `archive_dir`, its archived records."""
     problems: list[VerifyProblem] = []
     on_disk = {path.name for path in corpus_dir.iterdir()} if corpus_dir.is_dir() else set()
     known: set[str] = set()
@@ -66,6 +70,10 @@ def verify_corpus(index: CorpusIndex, corpus_dir: Path) -> VerifyReport:
             problems.append(VerifyProblem("date_mismatch", row.file_name,
                                           f"date header {document.published} differs from "
                                           f"the index ({row.published})"))
+        if archive_dir is not None and row.archive_file is not None:
+            problem = _archive_problem(archive_dir, row)
+            if problem is not None:
+                problems.append(problem)
         if document.sequence != row.sequence:
             problems.append(VerifyProblem("name_mismatch", row.file_name,
                                           f"file name sequence {document.sequence} differs "
@@ -79,3 +87,19 @@ def verify_corpus(index: CorpusIndex, corpus_dir: Path) -> VerifyReport:
     files_seen = sum(1 for name in on_disk if is_corpus_file_name(name))
     return VerifyReport(articles_checked=checked, files_seen=files_seen,
                         problems=tuple(problems))
+
+
+def _archive_problem(archive_dir: Path, row: ArticleRow) -> VerifyProblem | None:
+    """Whether the article's archived records exist, are whole, and are this article's."""
+    assert row.archive_file is not None
+    location = ArchiveLocation(row.archive_file, row.archive_offset or 0,
+                               row.archive_length or 0)
+    try:
+        archived = read_archived(archive_dir, location)
+    except ArchiveError as exc:
+        return VerifyProblem("bad_archive_record", row.file_name, str(exc))
+    if archived.sequence != row.sequence or archived.page.url != row.url:
+        return VerifyProblem("bad_archive_record", row.file_name,
+                             f"{row.archive_file}@{row.archive_offset} holds article "
+                             f"{archived.sequence} ({archived.page.url}), not this one")
+    return None

@@ -36,8 +36,10 @@ def start_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpr
 
 def write_config(path: Path, *, database_url: str, corpus_dir: Path, feeds: list[tuple[str, str]],
                  extra: str = "", fetch: dict[str, object] | None = None,
-                 schedule: dict[str, object] | None = None) -> Path:
-    """A test configuration; `fetch` and `schedule` override single keys of those tables."""
+                 schedule: dict[str, object] | None = None,
+                 storage: dict[str, object] | None = None) -> Path:
+    """A test configuration; `fetch`, `schedule` and `storage` override single keys of those
+    tables (the archive goes beside the corpus folder unless `storage` says otherwise)."""
     feed_tables = "\n".join(
         f'[[feeds]]\nname = "{name}"\nurl = "{url}"\ninterval_seconds = 1\n'
         for name, url in feeds)
@@ -49,6 +51,7 @@ def write_config(path: Path, *, database_url: str, corpus_dir: Path, feeds: list
 [storage]
 database_url = "{database_url}"
 corpus_dir = "{corpus_dir}"
+{_toml_table(storage or {})}
 
 [fetch]
 {fetch_table}

@@ -283,7 +283,8 @@ def verify(ctx: click.Context) -> None:
     settings = _settings(ctx)
     index = _index(settings)
     try:
-        report = verify_corpus(index, settings.storage.corpus_dir)
+        report = verify_corpus(index, settings.storage.corpus_dir,
+                               settings.storage.archive_path)
     except DatabaseError as exc:
         _fail(f"database error: {exc}", EXIT_DATABASE)
         return

@@ -328,6 +328,7 @@ class PageFetcher:
             url=_final_url(response), status=status, content_type=media_type, charset=charset,
             body=body, etag=_validator(response, "ETag"),
             last_modified=_validator(response, "Last-Modified"),
+            headers=tuple(response.headers.multi_items()),
         )
 
     def _checked_url(self, target: str | httpx.URL, base: str | httpx.URL,

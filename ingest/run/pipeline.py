@@ -19,8 +19,10 @@ from datetime import timedelta
 import httpx
 
 from config.settings import FeedSettings, Settings
+from ingest.extract.version import extractor_version
 from ingest.fetch.client import Observe, PageFetcher
 from ingest.records import EntryOutcome, FailureKind, FeedEntry, IngestFailure, RunState, RunTrigger
+from ingest.run.archiving import archived_entry, archived_page, open_archive
 from ingest.run.database_lane import DatabaseLane
 from ingest.run.in_flight import PagesInFlight
 from ingest.run.observer import RunObserver, SilentObserver
@@ -135,7 +137,7 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
     started = time.monotonic()
     now = utcnow()
     await database.call(recover_interrupted_writes, index, settings.storage.corpus_dir, writer,
-                        now, settings.schedule.lease_seconds)
+                        now, settings.schedule.lease_seconds, settings.storage.archive_path)
     if request.sync_feeds:
         await database.call(index.sync_feeds, [feed for feed in settings.feeds if feed.enabled],
                             now, functools.partial(policy.first_poll_at, now=now))
@@ -165,10 +167,12 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
     state = RunState.INTERRUPTED
     extraction = ExtractionPool(limits=settings.limits)
     dedupe = settings.dedupe
+    archive = open_archive(settings.storage, writer.tag)
     storage = Storage(index=index, corpus_dir=settings.storage.corpus_dir, writer=writer.tag,
                       near_duplicates=dedupe.near_duplicates,
                       near_duplicate_threshold=dedupe.near_duplicate_threshold,
-                      store_near_duplicates=dedupe.store_near_duplicates)
+                      store_near_duplicates=dedupe.store_near_duplicates,
+                      archive=archive, extractor_version=extractor_version())
     stores: StoreLane[StoreRequest] = StoreLane(functools.partial(store_batch, storage))
     # A scheduled run claims again when half its batch is done, and a poll is done once
     # recorded: its recorder writes as soon as half a batch waits. With the 50 ms wait for a
@@ -198,6 +202,8 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
         finally:
             stores.close()
             extraction.close()
+            if archive is not None:
+                archive.close()
         # Best effort: when the database itself failed these may fail too, and the leases
         # then simply expire.
         with contextlib.suppress(DatabaseError):
@@ -484,7 +490,8 @@ async def _fetch_and_store(context: _RunContext, feed: FeedSettings, entry: Feed
                                                 "url": entry.url, "reason": reason})
         return await _settle(context, feed, entry, EntryOutcome.FILTERED)
     request = StoreRequest(feed=feed.name, entry_key=entry.key, entry_url=url,
-                           article=article, signature=extraction.signature)
+                           article=article, signature=extraction.signature,
+                           page=archived_page(response), entry=archived_entry(entry))
     return await context.stores.store(request, late=functools.partial(_count_outcome,
                                                                       context, feed))
 

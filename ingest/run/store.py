@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import IntegrityError
 
 from ingest.records import Article, ArticleState, EntryOutcome, FailureKind, IngestFailure
-from storage.articles import DuplicateArticle, NewArticle, StoreLookup
+from storage.archive import ArchivedEntry, ArchivedPage, ArchiveItem, ArchiveWriter
+from storage.articles import ArchivedAt, ArticleSignals, DuplicateArticle, NewArticle, StoreLookup
 from storage.corpus import corpus_file_name, sync_corpus_directory, write_corpus_file
 from storage.database import DatabaseError
 from storage.entries import EntryRecord
@@ -45,6 +46,8 @@ class StoreRequest:
     entry_url: str | None  # normalised
     article: Article
     signature: TextSignature | None
+    page: ArchivedPage | None = None  # the page as fetched, for the archive
+    entry: ArchivedEntry | None = None  # what the feed entry told extraction
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class Storage:
     near_duplicates: bool
     near_duplicate_threshold: float
     store_near_duplicates: bool
+    archive: ArchiveWriter | None = None  # None: the archive is off
+    extractor_version: str = ""
 
 
 # What storing one request came to: stored, duplicate or near duplicate, or the exception (an
@@ -108,7 +113,7 @@ def _store_together(storage: Storage, requests: list[StoreRequest]) -> list[Stor
     verdicts = _verdicts(storage, requests, lookup)
     accepted = [i for i, verdict in enumerate(verdicts) if verdict.decision is _Decision.STORE]
     try:
-        reserved = index.reserve_articles([_new_article(requests[i]) for i in accepted],
+        reserved = index.reserve_articles([_new_article(storage, requests[i]) for i in accepted],
                                           storage.writer, corpus_file_name)
     except IntegrityError as exc:
         raise _ReservationConflict from exc
@@ -152,6 +157,7 @@ def _write_and_complete(storage: Storage, requests: list[StoreRequest],
             results[i] = failure
         else:
             sequences[i] = sequence
+    archived = _archive(storage, requests, sequences, results)
     if sequences:
         sync_corpus_directory(storage.corpus_dir)
     records: list[EntryRecord] = []
@@ -176,7 +182,7 @@ def _write_and_complete(storage: Storage, requests: list[StoreRequest],
                                    outcome, sequence))
         recorded.append(request)
     index.complete_articles([(sequences[i], requests[i].feed) for i in sorted(sequences)],
-                            records)
+                            records, archived)
     return results, list(zip(recorded, records, strict=True))
 
 
@@ -233,12 +239,56 @@ def _near_duplicate(storage: Storage, request: StoreRequest, lookup: StoreLookup
     return None
 
 
-def _new_article(request: StoreRequest) -> NewArticle:
+def _new_article(storage: Storage, request: StoreRequest) -> NewArticle:
     article, signature = request.article, request.signature
     return NewArticle(content_hash=article.content_hash, url=article.url, feed=request.feed,
                       title=article.title, published=article.published,
                       signature=signature.values if signature else None,
-                      bands=signature.bands if signature else ())
+                      bands=signature.bands if signature else (),
+                      signals=_signals(storage, article))
+
+
+def _signals(storage: Storage, article: Article) -> ArticleSignals:
+    return ArticleSignals(text_length=len(article.text),
+                          paragraphs=article.text.count("\n\n") + 1,
+                          method=article.method.value, summary_found=article.summary_found,
+                          extractor_version=storage.extractor_version)
+
+
+def _archive(storage: Storage, requests: list[StoreRequest], sequences: dict[int, int],
+             results: dict[int, StoreResult]) -> dict[int, ArchivedAt]:
+    """Archive the written articles' pages, synced, before any is marked stored. When the
+    archive cannot be written, those articles are given up (files and reservations) and
+    retried later: an article is stored with its page or not at all."""
+    if storage.archive is None:
+        return {}
+    positions = [i for i in sorted(sequences) if requests[i].page is not None]
+    if not positions:
+        return {}
+    items = [_archive_item(storage, requests[i], sequences[i]) for i in positions]
+    try:
+        locations = storage.archive.append(items)
+    except OSError as exc:
+        for i in positions:
+            sequence = sequences.pop(i)
+            (storage.corpus_dir / corpus_file_name(sequence, requests[i].article.content_hash)
+             ).unlink(missing_ok=True)
+            storage.index.forget_article(sequence)
+            results[i] = IngestFailure(FailureKind.STORAGE_ERROR,
+                                       f"the page archive could not be written: {exc}")
+        return {}
+    return {item.sequence: (location.file_name, location.offset, location.length)
+            for item, location in zip(items, locations, strict=True)}
+
+
+def _archive_item(storage: Storage, request: StoreRequest, sequence: int) -> ArchiveItem:
+    assert request.page is not None
+    entry = request.entry or ArchivedEntry(feed=request.feed, entry_key=request.entry_key,
+                                           title="", summary_html="", content_html="",
+                                           published=None)
+    return ArchiveItem(page=request.page, entry=entry, sequence=sequence,
+                       extractor_version=storage.extractor_version,
+                       method=request.article.method.value)
 
 
 def store_alone(storage: Storage, request: StoreRequest) -> StoreResult:
@@ -267,13 +317,19 @@ def _store_alone(storage: Storage, request: StoreRequest) -> EntryOutcome:
             title=article.title, published=article.published, writer=storage.writer,
             file_name_for=corpus_file_name,
             signature=signature.values if signature else None,
-            bands=signature.bands if signature else ())
+            bands=signature.bands if signature else (), signals=_signals(storage, article))
     except DuplicateArticle as duplicate:
         return _settle(storage, request, EntryOutcome.DUPLICATE, duplicate.sequence)
     failure = _write(storage, sequence, file_name, article, sync_directory=True)
     if failure is not None:
         raise failure
-    index.complete_article(sequence, request.feed, request.entry_key, request.entry_url)
+    results: dict[int, StoreResult] = {}
+    archived = _archive(storage, [request], {0: sequence}, results)
+    failed = results.get(0)
+    if isinstance(failed, Exception):
+        raise failed
+    index.complete_article(sequence, request.feed, request.entry_key, request.entry_url,
+                           archived.get(sequence))
     _log_outcome(request, EntryOutcome.STORED, sequence)
     return EntryOutcome.STORED
 

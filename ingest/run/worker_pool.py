@@ -392,7 +392,8 @@ def _cap_memory(memory_mb: int) -> None:
 
 def build_article(feed: FeedSettings, entry: FeedEntry, html: str, page_url: str) -> Article:
     """Extract and normalise the article of one page (pure: no I/O)."""
-    hints = ExtractionHints(title=entry.title, summary=_plain_summary(entry.summary_html),
+    summary = _plain_summary(entry.summary_html)
+    hints = ExtractionHints(title=entry.title, summary=summary,
                             content_html=entry.content_html, published=entry.published)
     from ingest.extract.article import extract_article
 
@@ -403,10 +404,12 @@ def build_article(feed: FeedSettings, entry: FeedEntry, html: str, page_url: str
     if not text:
         raise IngestFailure(FailureKind.NO_ARTICLE_TEXT, f"nothing extracted from {page_url}")
     published: date | None = entry.published or extracted.published
+    from ingest.run.extraction_health import summary_found
+
     return Article(feed_name=feed.name, url=page_url,
                    title=storable_text(entry.title or extracted.title),
                    text=text, published=published, content_hash=content_hash(text),
-                   method=extracted.method)
+                   method=extracted.method, summary_found=summary_found(summary, text))
 
 
 def _plain_summary(summary_html: str) -> str:

@@ -14,6 +14,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,7 +152,8 @@ def test_service_killed_at_random_moments_loses_and_duplicates_nothing(tmp_path:
             tmp_path / "reference.toml",
             database_url=f"sqlite:///{tmp_path / 'reference.sqlite3'}",
             corpus_dir=reference_dir, feeds=crash_site.feeds,
-            fetch={"per_host_concurrency": 16})
+            fetch={"per_host_concurrency": 16},
+            storage={"archive_dir": str(tmp_path / "reference-archive")})
         reference = run_cli("--config", str(reference_config), "fetch", cwd=tmp_path,
                             timeout=120)
     assert final.returncode == 0, final.stderr[-2000:]
@@ -187,6 +189,33 @@ def test_service_killed_at_random_moments_loses_and_duplicates_nothing(tmp_path:
     # Runs of killed services show as interrupted, not as still running.
     assert not [run for run in status["runs"] if run["state"] == "running"]
     assert status["articles_stored"] == len(crash_site.stories)
+    _assert_archive_holds_exactly_the_stored_articles(database_url, tmp_path / "archive")
+
+
+def _assert_archive_holds_exactly_the_stored_articles(database_url: str,
+                                                      archive_dir: Path) -> None:
+    """Every stored article's page is archived, and the files hold nothing else: the
+    records killed services left torn or unrecorded were cut off at the next start."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(articles.c.archive_file, articles.c.archive_offset,
+                                       articles.c.archive_length)).all()
+    finally:
+        engine.dispose()
+    assert rows and all(row.archive_file for row in rows)
+    recorded: dict[str, int] = {}
+    for row in rows:
+        recorded[row.archive_file] = recorded.get(row.archive_file, 0) + row.archive_length
+    sizes = {path.name: path.stat().st_size for path in archive_dir.iterdir()
+             if path.stat().st_size}
+    assert sizes == recorded
+    for name in sizes:  # a standard tool reads every file to its end
+        listed = subprocess.run([str(Path(sys.executable).with_name("warcio")), "index",
+                                 str(archive_dir / name)],
+                                capture_output=True, text=True, check=True).stdout
+        assert listed.count('"warc-type": "response"') == \
+            sum(1 for row in rows if row.archive_file == name)
 
 
 def test_restart_releases_the_dead_writers_leases_and_marks_its_runs_interrupted(

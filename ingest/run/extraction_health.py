@@ -1,0 +1,92 @@
+"""Extraction health: whether a feed's recent articles fall well below its own baseline.
+
+Pure functions over the signals the index keeps per article (text length, method, whether the
+feed's summary was found in the text) and the entries that gave no text at all. A site that
+changes its layout shows up as much shorter texts, the fallback method or `no_article_text`
+where the feed's history had full stories, or summaries no longer found in the text.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_WORD = re.compile(r"\w{4,}")
+# At least this many distinct words of four letters or more before a summary is compared:
+# "Read more" or a bare title says nothing about the text.
+_MIN_SUMMARY_WORDS = 5
+_SUMMARY_WORDS_FOUND = 0.6
+
+
+def summary_found(summary: str, text: str) -> bool | None:
+    """Whether most of the summary's words are in the text; None when it has too few."""
+    words = {word.lower() for word in _WORD.findall(summary)}
+    if len(words) < _MIN_SUMMARY_WORDS:
+        return None
+    found = {word.lower() for word in _WORD.findall(text)}
+    return len(words & found) / len(words) >= _SUMMARY_WORDS_FOUND
+
+
+@dataclass(frozen=True)
+class ExtractionHealthSettings:
+    """`[extraction_health]`: when a feed's recent articles count as degraded."""
+
+    enabled: bool = True
+    recent: int = 5  # the last articles judged
+    baseline: int = 30  # at most this many articles before them make the baseline
+    min_baseline: int = 10  # no verdict on length or summaries with fewer
+    # Degraded when the recent median text length is under this share of the baseline's ...
+    length_ratio: float = 0.35
+    # ... or when this share of recent articles came from the fallback method or had no text,
+    # while the baseline had less than half that share ...
+    weak_share: float = 0.8
+    # ... or when summaries were found in this share of the baseline and in none of the
+    # recent articles that had one.
+    summary_share: float = 0.7
+
+
+@dataclass(frozen=True)
+class ArticleSignal:
+    """One settled entry of a feed, newest first: its text's signals, or no text at all."""
+
+    text_length: int  # 0 for no text
+    weak: bool  # the fallback method, or no article text
+    summary_found: bool | None
+
+
+def extraction_verdict(signals: Sequence[ArticleSignal],
+                       settings: ExtractionHealthSettings) -> str | None:
+    """The one-line reason the feed's extraction is degraded, or None when it is not.
+
+    `signals` newest first. A feed whose recent articles all gave no text is degraded
+    whatever its history: it must never show as "ok"."""
+    if not settings.enabled or len(signals) < settings.recent:
+        return None
+    recent = signals[:settings.recent]
+    history = signals[settings.recent:settings.recent + settings.baseline]
+    if all(signal.text_length == 0 for signal in recent):
+        return f"no article text in the last {len(recent)} articles"
+    weak_recent = sum(signal.weak for signal in recent) / len(recent)
+    if len(history) < settings.min_baseline:
+        return None
+    baseline_length = statistics.median(signal.text_length for signal in history)
+    recent_length = statistics.median(signal.text_length for signal in recent)
+    if baseline_length and recent_length < settings.length_ratio * baseline_length:
+        return (f"the last {len(recent)} articles' median text is {recent_length:.0f} "
+                f"characters against {baseline_length:.0f} before")
+    weak_history = sum(signal.weak for signal in history) / len(history)
+    if weak_recent >= settings.weak_share and weak_history < settings.weak_share / 2:
+        return (f"{weak_recent:.0%} of the last {len(recent)} articles had no text or only "
+                f"the fallback method's, against {weak_history:.0%} before")
+    with_summary = [signal.summary_found for signal in history
+                    if signal.summary_found is not None]
+    recent_summary = [signal.summary_found for signal in recent
+                      if signal.summary_found is not None]
+    if len(with_summary) >= settings.min_baseline and len(recent_summary) >= 3 \
+            and sum(with_summary) / len(with_summary) >= settings.summary_share \
+            and not any(recent_summary):
+        return (f"the feed's summary is in none of the last {len(recent)} articles, against "
+                f"{sum(with_summary) / len(with_summary):.0%} before")
+    return None
