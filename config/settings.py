@@ -103,6 +103,26 @@ class DedupeSettings:
 
 
 @dataclass(frozen=True)
+class ExtractionHealthSettings:
+    """`[extraction_health]`: when a feed's recent articles count as degraded."""
+
+    enabled: bool = True
+    recent: int = 5  # the last articles judged
+    baseline: int = 30  # at most this many articles before them make the baseline
+    min_baseline: int = 10  # no verdict on length or summaries with fewer
+    # Degraded when the recent median text length is under this share of the baseline's
+    # (the real pages of ../shared read as feeds, many sites each, go down to 0.29; a teaser
+    # for a story is under 0.1) ...
+    length_ratio: float = 0.2
+    # ... or when this share of recent articles came from the fallback method or had no text,
+    # while the baseline had less than half that share ...
+    weak_share: float = 0.8
+    # ... or when summaries were found in this share of the baseline and in none of the
+    # recent articles that had one.
+    summary_share: float = 0.7
+
+
+@dataclass(frozen=True)
 class HttpSettings:
     listen: str | None = None  # "HOST:PORT" to serve the status API and page
     token: str | None = None
@@ -159,6 +179,8 @@ class Settings:
     dedupe: DedupeSettings = field(default_factory=DedupeSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    extraction_health: ExtractionHealthSettings = field(
+        default_factory=ExtractionHealthSettings)
     source: Path | None = None
 
     def feed(self, name: str) -> FeedSettings:
@@ -191,7 +213,7 @@ def parse_settings(
     """Validate a parsed configuration; `included`: the feeds of the files `include` named
     (read by `load_settings`)."""
     _reject_unknown(raw, "", {"storage", "fetch", "schedule", "filters", "dedupe", "http",
-                              "limits", "feeds", "include"})
+                              "limits", "feeds", "include", "extraction_health"})
     storage = _storage(_table(raw, "storage"), environ)
     fetch = _fetch(_table(raw, "fetch"))
     schedule = _schedule(_table(raw, "schedule"))
@@ -200,8 +222,10 @@ def parse_settings(
     http = _http(_table(raw, "http"), environ)
     limits = _limits(_table(raw, "limits"))
     feeds = _feeds([FeedTables(where="", tables=raw.get("feeds", [])), *included], schedule)
+    health = _extraction_health(_table(raw, "extraction_health"))
     return Settings(feeds=feeds, storage=storage, fetch=fetch, schedule=schedule,
-                    filters=filters, dedupe=dedupe, http=http, limits=limits, source=source)
+                    filters=filters, dedupe=dedupe, http=http, limits=limits,
+                    extraction_health=health, source=source)
 
 
 def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -365,6 +389,22 @@ def _dedupe(table: Mapping[str, Any]) -> DedupeSettings:
         store_near_duplicates=_get(table, "dedupe", "store_near_duplicates", bool,
                                    d.store_near_duplicates),
     )
+
+
+def _extraction_health(table: Mapping[str, Any]) -> ExtractionHealthSettings:
+    d = ExtractionHealthSettings()
+    known = set(d.__dataclass_fields__)
+    _reject_unknown(table, "extraction_health", known)
+    values: dict[str, Any] = {}
+    for name in known:
+        default = getattr(d, name)
+        value = _get(table, "extraction_health", name, type(default), default)
+        if isinstance(default, float) and not 0 < value <= 1:
+            raise ConfigError(f"extraction_health.{name}: must be in (0, 1]")
+        if isinstance(default, int) and not isinstance(default, bool) and value < 1:
+            raise ConfigError(f"extraction_health.{name}: must be 1 or more")
+        values[name] = value
+    return ExtractionHealthSettings(**values)
 
 
 def _http(table: Mapping[str, Any], environ: Mapping[str, str]) -> HttpSettings:

@@ -52,6 +52,8 @@ class FeedState:
     last_error: str | None
     suspended: bool
     articles_stored: int
+    # The one-line reason while the feed's extraction is degraded (extraction health), else None.
+    extraction_degraded: str | None = None
 
 
 @dataclass(frozen=True)
@@ -257,5 +259,6 @@ def _feed_state(row: Any) -> FeedState:
         next_poll_at=as_utc(row.next_poll_at) or utcnow(),
         consecutive_failures=row.consecutive_failures, last_error_kind=row.last_error_kind,
         last_error=row.last_error, suspended=bool(row.suspended),
-        articles_stored=row.articles_stored)
+        articles_stored=row.articles_stored,
+        extraction_degraded=row.extraction_degraded)
 

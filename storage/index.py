@@ -16,12 +16,13 @@ from storage.archive_rows import ArchiveRows
 from storage.articles import ARTICLE_SEQUENCE, ArticleRows
 from storage.database import DatabaseError, create_database_engine, one_line, redact_database_url
 from storage.feeds import FeedRows
+from storage.health_rows import HealthRows
 from storage.migrate import SchemaError, upgrade_schema
 from storage.runs import RunRows
 from storage.schema import counters
 
 
-class CorpusIndex(FeedRows, ArticleRows, RunRows, ArchiveRows):
+class CorpusIndex(FeedRows, ArticleRows, RunRows, ArchiveRows, HealthRows):
     """Feeds and leases, entries, articles, runs and the archive's records, in one
     database."""
 

@@ -13,6 +13,8 @@ def feed_health(feed: FeedState, *, enabled: bool = True) -> FeedHealth:
         return FeedHealth.SUSPENDED
     if feed.consecutive_failures:
         return FeedHealth.FAILING
+    if feed.extraction_degraded:
+        return FeedHealth.EXTRACTION_DEGRADED
     if feed.last_success_at is None:
         return FeedHealth.NEW
     return FeedHealth.OK

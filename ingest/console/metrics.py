@@ -85,6 +85,11 @@ def render_metrics(metrics: ServiceMetrics, gauges: ServiceGauges) -> str:
     _family(out, "source_ingest_feed_suspended", "gauge",
             "1 when a feed is suspended until `feeds resume`.",
             [({"feed": feed.name}, int(feed.suspended)) for feed in gauges.feeds])
+    _family(out, "source_ingest_feed_extraction_degraded", "gauge",
+            "1 while a feed's recent articles fall well below its own baseline "
+            "(status gives the reason).",
+            [({"feed": feed.name}, int(bool(feed.extraction_degraded)))
+             for feed in gauges.feeds])
     return "\n".join(out) + "\n"
 
 

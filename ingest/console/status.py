@@ -57,6 +57,7 @@ def status_as_json(report: StatusReport) -> dict[str, Any]:
             "next_poll_at": None if feed.suspended else _iso(feed.next_poll_at),
             "suspended": feed.suspended, "last_error_kind": feed.last_error_kind,
             "last_error": feed.last_error, "articles_stored": feed.articles_stored,
+            "extraction_degraded": feed.extraction_degraded,
         } for feed in report.feeds],
     }
 
@@ -124,6 +125,8 @@ def render_status(report: StatusReport, width: int = 80) -> str:
         if feed.last_error_kind:
             details.append(f"{feed.last_error_kind}: {feed.last_error or ''}")
         lines.append(_clip("      " + "; ".join(details), width))
+        if feed.extraction_degraded:
+            lines.append(_clip(f"      extraction degraded: {feed.extraction_degraded}", width))
         if feed.suspended:
             lines.append(_clip(f"      resume with: source-ingest feeds resume {feed.name}",
                                width))

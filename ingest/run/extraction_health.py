@@ -8,10 +8,18 @@ where the feed's history had full stories, or summaries no longer found in the t
 
 from __future__ import annotations
 
+import logging
 import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from config.settings import ExtractionHealthSettings
+from ingest.records import ExtractionMethod
+from storage.health_rows import SignalRow
+from storage.index import CorpusIndex
+
+log = logging.getLogger("source_ingest.extraction_health")
 
 _WORD = re.compile(r"\w{4,}")
 # At least this many distinct words of four letters or more before a summary is compared:
@@ -27,24 +35,6 @@ def summary_found(summary: str, text: str) -> bool | None:
         return None
     found = {word.lower() for word in _WORD.findall(text)}
     return len(words & found) / len(words) >= _SUMMARY_WORDS_FOUND
-
-
-@dataclass(frozen=True)
-class ExtractionHealthSettings:
-    """`[extraction_health]`: when a feed's recent articles count as degraded."""
-
-    enabled: bool = True
-    recent: int = 5  # the last articles judged
-    baseline: int = 30  # at most this many articles before them make the baseline
-    min_baseline: int = 10  # no verdict on length or summaries with fewer
-    # Degraded when the recent median text length is under this share of the baseline's ...
-    length_ratio: float = 0.35
-    # ... or when this share of recent articles came from the fallback method or had no text,
-    # while the baseline had less than half that share ...
-    weak_share: float = 0.8
-    # ... or when summaries were found in this share of the baseline and in none of the
-    # recent articles that had one.
-    summary_share: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -90,3 +80,28 @@ def extraction_verdict(signals: Sequence[ArticleSignal],
         return (f"the feed's summary is in none of the last {len(recent)} articles, against "
                 f"{sum(with_summary) / len(with_summary):.0%} before")
     return None
+
+
+def _signal(row: SignalRow) -> ArticleSignal:
+    if not row.stored:  # no article text
+        return ArticleSignal(text_length=0, weak=True, summary_found=None)
+    return ArticleSignal(text_length=row.text_length or 0,
+                         weak=row.method == ExtractionMethod.FALLBACK,
+                         summary_found=row.summary_found)
+
+
+def refresh_extraction_health(index: CorpusIndex, feed: str,
+                              settings: ExtractionHealthSettings) -> str | None:
+    """Judge the feed's recent articles and record the verdict; logged once when the feed
+    turns degraded and once when it recovers. Returns the reason, None when healthy."""
+    rows = index.recent_signals(feed, settings.recent + settings.baseline)
+    # Articles stored before the signals were kept have none: they make no baseline.
+    known = [row for row in rows if not row.stored or row.text_length is not None]
+    reason = extraction_verdict([_signal(row) for row in known], settings)
+    before = index.set_extraction_degraded(feed, reason)
+    if before is None and reason is not None:
+        log.warning("extraction degraded", extra={
+            "event": "extraction_degraded", "feed": feed, "reason": reason})
+    elif before is not None and reason is None:
+        log.info("extraction recovered", extra={"event": "extraction_recovered", "feed": feed})
+    return reason

@@ -24,6 +24,7 @@ from ingest.fetch.client import Observe, PageFetcher
 from ingest.records import EntryOutcome, FailureKind, FeedEntry, IngestFailure, RunState, RunTrigger
 from ingest.run.archiving import archived_entry, archived_page, open_archive
 from ingest.run.database_lane import DatabaseLane
+from ingest.run.extraction_health import refresh_extraction_health
 from ingest.run.in_flight import PagesInFlight
 from ingest.run.observer import RunObserver, SilentObserver
 from ingest.run.poll_recorder import PollRecorder
@@ -377,6 +378,9 @@ async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedSta
     # Keep the validators only when every entry is settled: otherwise the next poll would get
     # a 304 and never see the entries that should be retried.
     keep_validators = EntryOutcome.RETRY not in outcomes
+    if EntryOutcome.STORED in outcomes or EntryOutcome.FAILED in outcomes:
+        await context.database.call(refresh_extraction_health, context.index, feed.name,
+                                    context.settings.extraction_health)
     await context.polls.record(context.policy.poll_success(
         feed, utcnow(), etag=response.etag if keep_validators else None,
         last_modified=response.last_modified if keep_validators else None))

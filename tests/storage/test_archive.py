@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import FeedSettings
-from ingest.dedupe.normalize import content_hash
-from ingest.records import Article, ExtractionMethod
+from ingest.records import Article, ExtractionMethod, content_hash
 from ingest.run.store import Storage, StoreRequest, store_batch
 from storage.archive import (
     ArchivedEntry,
