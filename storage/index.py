@@ -18,11 +18,12 @@ from storage.database import DatabaseError, create_database_engine, one_line, re
 from storage.feeds import FeedRows
 from storage.health_rows import HealthRows
 from storage.migrate import SchemaError, upgrade_schema
+from storage.rewrite import RewriteRows
 from storage.runs import RunRows
 from storage.schema import counters
 
 
-class CorpusIndex(FeedRows, ArticleRows, RunRows, ArchiveRows, HealthRows):
+class CorpusIndex(FeedRows, ArticleRows, RunRows, ArchiveRows, HealthRows, RewriteRows):
     """Feeds and leases, entries, articles, runs and the archive's records, in one
     database."""
 

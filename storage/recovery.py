@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from storage.archive import ARCHIVE_SUFFIX, archive_file_writer
-from storage.corpus import TEMP_PREFIX, temp_file_writer
+from storage.corpus import TEMP_PREFIX, sync_corpus_directory, temp_file_writer
 from storage.index import CorpusIndex
 
 log = logging.getLogger("source_ingest.recovery")
@@ -118,6 +118,8 @@ def recover_interrupted_writes(index: CorpusIndex, corpus_dir: Path, me: WriterI
                 continue  # another replica's write finished (renamed) meanwhile
             if alive is None and datetime.fromtimestamp(modified, now.tzinfo) >= stale_before:
                 continue
+            if tag and _finish_rewrite(index, corpus_dir, path, tag):
+                continue
             path.unlink(missing_ok=True)
             files_removed += 1
             log.warning("removed temporary file", extra={
@@ -126,6 +128,23 @@ def recover_interrupted_writes(index: CorpusIndex, corpus_dir: Path, me: WriterI
         if archive_dir is not None else 0
     return RecoveryReport(rows_removed=rows_removed, files_removed=files_removed,
                           leases_released=leases_released, archive_bytes_cut=cut)
+
+
+def _finish_rewrite(index: CorpusIndex, corpus_dir: Path, path: Path, tag: str) -> bool:
+    """A rewrite (storage/rewrite.py) whose index row already names this temporary file's
+    final name, stopped before the rename: finish it, and remove the article's old file."""
+    final = path.name.removeprefix(f"{TEMP_PREFIX}{tag}-")
+    if (corpus_dir / final).exists() or not index.stored_file_exists_in_index(final):
+        return False
+    os.replace(path, corpus_dir / final)
+    sequence = final.split("_", 1)[0]
+    for other in corpus_dir.glob(f"{sequence}_*.txt"):
+        if other.name != final:
+            other.unlink(missing_ok=True)
+    sync_corpus_directory(corpus_dir)
+    log.warning("finished an interrupted rewrite", extra={
+        "event": "recovered_rewrite", "file": final})
+    return True
 
 
 def cut_torn_records(index: CorpusIndex, archive_dir: Path, me: WriterIdentity,

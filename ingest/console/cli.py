@@ -298,6 +298,46 @@ def verify(ctx: click.Context) -> None:
     sys.exit(0 if report.ok else EXIT_PROBLEMS)
 
 
+@cli.command()
+@click.option("--feed", "feed_names", multiple=True, metavar="NAME",
+              help="Only this feed's articles (repeatable). Default: every feed.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Only articles fetched on or after this day (YYYY-MM-DD).")
+@click.option("--dry-run", is_flag=True,
+              help="Change nothing: list the articles that would change, worst first.")
+@click.pass_context
+def reextract(ctx: click.Context, feed_names: tuple[str, ...], since: object,
+              dry_run: bool) -> None:
+    """Extract archived pages again with the current extractor and site rules, and rewrite
+    the articles whose text changed (same sequence numbers)."""
+    from datetime import datetime
+
+    from ingest.console.reextract_report import ReextractProgress, render_reextract_summary
+    from ingest.run.reextract import ReextractRequest
+    from ingest.run.reextract import reextract as run_reextract
+
+    settings = _settings(ctx)
+    known = {feed.name for feed in settings.feeds}
+    unknown = [name for name in feed_names if name not in known]
+    if unknown:
+        _fail(f"unknown feed {', '.join(unknown)}", EXIT_CONFIG)
+    index = _index(settings)
+    progress = ReextractProgress(sys.stderr, interactive=sys.stderr.isatty())
+    request = ReextractRequest(feeds=feed_names,
+                               since=since.date() if isinstance(since, datetime) else None,
+                               dry_run=dry_run)
+    try:
+        summary = asyncio.run(run_reextract(settings, index, request, new_writer_identity(),
+                                            observer=progress))
+    except DatabaseError as exc:
+        _fail(f"database error: {exc}", EXIT_DATABASE)
+        return
+    finally:
+        progress.close()
+        index.close()
+    click.echo(render_reextract_summary(summary, dry_run=dry_run))
+
+
 @cli.group()
 def db() -> None:
     """Show or upgrade the index database's schema (Alembic migrations)."""

@@ -9,10 +9,11 @@ from typing import Any
 from config.settings import Settings
 from ingest.console.feed_health import feed_health
 from ingest.console.logs import redact_secrets
-from ingest.records import RunState
+from ingest.records import RunState, RunTrigger
 from storage.database import utcnow
 from storage.feeds import FeedState
 from storage.index import CorpusIndex
+from storage.rewrite import ArticleEvent
 from storage.runs import RunRow
 
 
@@ -23,14 +24,19 @@ class StatusReport:
     runs: tuple[RunRow, ...]
     feeds: tuple[FeedState, ...]
     configured: frozenset[str]
+    # What `reextract` runs did to stored articles (rewrites, new duplicates), by run.
+    article_events: tuple[ArticleEvent, ...] = ()
 
 
 def build_status(settings: Settings, index: CorpusIndex, runs: int) -> StatusReport:
     configured = frozenset(feed.name for feed in settings.feeds)
     states = tuple(state for state in index.feed_states() if state.name in configured)
+    recent = tuple(index.recent_runs(runs))
+    events = index.article_events([run.id for run in recent
+                                   if run.trigger == RunTrigger.REEXTRACT])
     return StatusReport(generated_at=utcnow(), articles_stored=index.article_count(),
-                        runs=tuple(index.recent_runs(runs)), feeds=states,
-                        configured=configured)
+                        runs=recent, feeds=states, configured=configured,
+                        article_events=tuple(events))
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -48,6 +54,12 @@ def status_as_json(report: StatusReport) -> dict[str, Any]:
             else round(run.duration_seconds, 3),
             **run.counts.__dict__,
             "failures_by_kind": run.failures_by_kind,
+            **({"article_events": [{
+                "sequence": event.sequence, "feed": event.feed, "kind": event.kind,
+                "old_file": event.old_file, "new_file": event.new_file,
+                "similarity": event.similarity, "duplicate_of": event.duplicate_of,
+                "at": _iso(event.at)} for event in report.article_events
+                if event.run_id == run.id]} if run.trigger == RunTrigger.REEXTRACT else {}),
         } for run in report.runs],
         "feeds": [{
             "name": feed.name, "url": redact_secrets(feed.url), "health": feed_health(feed),

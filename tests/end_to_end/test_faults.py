@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
 from ingest.sources.feed import parse_feed
+from storage.archive import archive_file_writer
 from storage.corpus import is_corpus_file_name
 from storage.schema import articles, entries
 from tests.cli_runner import run_cli, write_config
@@ -474,7 +475,12 @@ def test_corpus_writer_stays_inside_the_corpus_folder(fault_run: FaultRun) -> No
     assert names and all(is_corpus_file_name(name) for name in names), names
     outside = {str(path.relative_to(fault_run.tmp)) for path in fault_run.tmp.rglob("*")
                if path.parent != fault_run.corpus_dir and path != fault_run.corpus_dir}
-    assert outside <= {"config.toml", "i.sqlite3", "i.sqlite3-shm", "i.sqlite3-wal"}, outside
+    # The page archive beside the corpus folder holds the writers' WARC files alone.
+    archived = {name for name in outside if name.startswith("archive/")}
+    assert archived and all(archive_file_writer(name.removeprefix("archive/"))
+                            for name in archived), archived
+    assert outside - archived <= {"config.toml", "i.sqlite3", "i.sqlite3-shm",
+                                  "i.sqlite3-wal", "archive"}, outside
 
 
 def test_credentials_never_reach_logs_or_status(fault_run: FaultRun) -> None:
