@@ -495,7 +495,9 @@ async def _fetch_and_store(context: _RunContext, feed: FeedSettings, entry: Feed
         return await _settle(context, feed, entry, EntryOutcome.FILTERED)
     request = StoreRequest(feed=feed.name, entry_key=entry.key, entry_url=url,
                            article=article, signature=extraction.signature,
-                           page=archived_page(response), entry=archived_entry(entry))
+                           page=archived_page(response) if context.settings.storage.archive
+                           else None,
+                           entry=archived_entry(entry))
     return await context.stores.store(request, late=functools.partial(_count_outcome,
                                                                       context, feed))
 

@@ -148,3 +148,51 @@ def _exited_pid() -> int:
     process = subprocess.Popen(["true"])
     process.wait()
     return process.pid
+
+
+def test_a_rewrite_stopped_after_its_commit_is_finished_at_the_next_start(
+        index: CorpusIndex, tmp_path: Path) -> None:
+    from storage.articles import ArticleSignals
+    from storage.corpus import corpus_file_name, read_corpus_file, temp_file_name
+    from storage.rewrite import ArticleEvent, EventKind, NewText
+
+    corpus = tmp_path / "corpus"
+    storage = Storage(index=index, corpus_dir=corpus, writer="host-1-aa", near_duplicates=False,
+                      near_duplicate_threshold=0.8, store_near_duplicates=False)
+    assert store_batch(storage, [_request(0)]) == ["stored"]
+    row = next(iter(index.iter_articles()))
+    me = new_writer_identity()
+    dead = WriterIdentity(host=me.host, pid=_exited_pid(), token="deadbeef")
+    text = "The whole story of number 0, as the fixed extractor reads it, at last."
+    new = NewText(text=text, content_hash=content_hash(text), published=None, signature=None,
+                  bands=(), signals=ArticleSignals(len(text), 1, "site_rules", None, "v2"))
+    new_file = corpus_file_name(row.sequence, new.content_hash)
+    run_id = index.start_run("reextract", dead.tag, utcnow())
+    # The dead rewriter had synced its temporary file and committed, but not renamed it.
+    (corpus / temp_file_name(new_file, dead.tag)).write_text(text, encoding="utf-8")
+    index.repoint_article(sequence=row.sequence, old_hash=row.content_hash, new=new,
+                          new_file=new_file, event=ArticleEvent(
+                              run_id=run_id, sequence=row.sequence, feed="world",
+                              kind=EventKind.REWRITTEN, old_file=row.file_name,
+                              new_file=new_file, similarity=0.5, duplicate_of=None,
+                              at=utcnow()))
+
+    recover_interrupted_writes(index, corpus, me, utcnow(), 300)
+
+    assert [path.name for path in corpus.iterdir()] == [new_file]
+    assert read_corpus_file(corpus / new_file).text == text
+    assert verify_corpus(index, corpus).ok
+
+
+def test_the_archive_goes_beside_the_corpus_folder_unless_configured_or_off() -> None:
+    from config.settings import parse_settings
+
+    default = parse_settings({"storage": {"corpus_dir": "/data/seeds"}}, {}).storage
+    assert default.archive and default.archive_path == Path("/data/archive")
+    moved = parse_settings({"storage": {"archive_dir": "/warc"}}, {}).storage
+    assert moved.archive_path == Path("/warc")
+    off = parse_settings({"storage": {"archive": False}}, {}).storage
+    assert not off.archive
+    from ingest.run.archiving import open_archive
+
+    assert open_archive(off, "host-1-aa") is None
