@@ -1,10 +1,14 @@
-"""What the pipeline hands the page archive: the fetched page and its feed entry."""
+"""What a run hands the store stage: its storage (with the page archive) and each request."""
 
 from __future__ import annotations
 
-from config.settings import StorageSettings
+from config.settings import Settings, StorageSettings
+from ingest.extract.version import extractor_version
 from ingest.records import FeedEntry, FetchResponse
+from ingest.run.store import Storage, StoreRequest
+from ingest.run.worker_pool import PageExtraction
 from storage.archive import ArchivedEntry, ArchivedPage, ArchiveWriter
+from storage.index import CorpusIndex
 
 
 def open_archive(settings: StorageSettings, writer: str) -> ArchiveWriter | None:
@@ -13,6 +17,27 @@ def open_archive(settings: StorageSettings, writer: str) -> ArchiveWriter | None
         return None
     return ArchiveWriter(settings.archive_path, writer,
                          max_file_bytes=settings.archive_file_bytes)
+
+
+def run_storage(settings: Settings, index: CorpusIndex, writer: str) -> Storage:
+    """Where and how one run stores articles; its archive is closed when the run ends."""
+    dedupe = settings.dedupe
+    return Storage(index=index, corpus_dir=settings.storage.corpus_dir, writer=writer,
+                   near_duplicates=dedupe.near_duplicates,
+                   near_duplicate_threshold=dedupe.near_duplicate_threshold,
+                   store_near_duplicates=dedupe.store_near_duplicates,
+                   archive=open_archive(settings.storage, writer),
+                   extractor_version=extractor_version())
+
+
+def store_request(settings: Settings, entry: FeedEntry, url: str, extraction: PageExtraction,
+                  response: FetchResponse) -> StoreRequest:
+    """The extracted article of `entry` to store; with its page when the archive is on."""
+    assert extraction.article is not None
+    return StoreRequest(feed=entry.feed_name, entry_key=entry.key, entry_url=url,
+                        article=extraction.article, signature=extraction.signature,
+                        page=archived_page(response) if settings.storage.archive else None,
+                        entry=archived_entry(entry))
 
 
 def archived_page(response: FetchResponse) -> ArchivedPage:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from config.settings import ExtractionHealthSettings
-from ingest.records import ExtractionMethod
+from ingest.records import EntryOutcome, ExtractionMethod
 from storage.health_rows import SignalRow
 from storage.index import CorpusIndex
 
@@ -88,6 +88,13 @@ def _signal(row: SignalRow) -> ArticleSignal:
     return ArticleSignal(text_length=row.text_length or 0,
                          weak=row.method == ExtractionMethod.FALLBACK,
                          summary_found=row.summary_found)
+
+
+def refresh_after_poll(index: CorpusIndex, feed: str, settings: ExtractionHealthSettings,
+                       outcomes: Sequence[EntryOutcome]) -> None:
+    """Judge the feed again when its poll stored articles or got no text from a page."""
+    if EntryOutcome.STORED in outcomes or EntryOutcome.FAILED in outcomes:
+        refresh_extraction_health(index, feed, settings)
 
 
 def refresh_extraction_health(index: CorpusIndex, feed: str,

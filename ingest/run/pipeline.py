@@ -19,17 +19,16 @@ from datetime import timedelta
 import httpx
 
 from config.settings import FeedSettings, Settings
-from ingest.extract.version import extractor_version
 from ingest.fetch.client import Observe, PageFetcher
 from ingest.records import EntryOutcome, FailureKind, FeedEntry, IngestFailure, RunState, RunTrigger
-from ingest.run.archiving import archived_entry, archived_page, open_archive
+from ingest.run.archiving import run_storage, store_request
 from ingest.run.database_lane import DatabaseLane
-from ingest.run.extraction_health import refresh_extraction_health
+from ingest.run.extraction_health import refresh_after_poll
 from ingest.run.in_flight import PagesInFlight
 from ingest.run.observer import RunObserver, SilentObserver
 from ingest.run.poll_recorder import PollRecorder
 from ingest.run.schedule_plan import SchedulePlan
-from ingest.run.store import Storage, StoreRequest, store_batch
+from ingest.run.store import StoreRequest, store_batch
 from ingest.run.store_lane import StoreLane
 from ingest.run.topic_filter import rejection_reason
 from ingest.run.worker_pool import ExtractionPool, cpu_cores
@@ -167,13 +166,7 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
     in_hand: set[str] = set()
     state = RunState.INTERRUPTED
     extraction = ExtractionPool(limits=settings.limits)
-    dedupe = settings.dedupe
-    archive = open_archive(settings.storage, writer.tag)
-    storage = Storage(index=index, corpus_dir=settings.storage.corpus_dir, writer=writer.tag,
-                      near_duplicates=dedupe.near_duplicates,
-                      near_duplicate_threshold=dedupe.near_duplicate_threshold,
-                      store_near_duplicates=dedupe.store_near_duplicates,
-                      archive=archive, extractor_version=extractor_version())
+    storage = run_storage(settings, index, writer.tag)
     stores: StoreLane[StoreRequest] = StoreLane(functools.partial(store_batch, storage))
     # A scheduled run claims again when half its batch is done, and a poll is done once
     # recorded: its recorder writes as soon as half a batch waits. With the 50 ms wait for a
@@ -203,8 +196,7 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
         finally:
             stores.close()
             extraction.close()
-            if archive is not None:
-                archive.close()
+            storage.close()
         # Best effort: when the database itself failed these may fail too, and the leases
         # then simply expire.
         with contextlib.suppress(DatabaseError):
@@ -378,9 +370,8 @@ async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedSta
     # Keep the validators only when every entry is settled: otherwise the next poll would get
     # a 304 and never see the entries that should be retried.
     keep_validators = EntryOutcome.RETRY not in outcomes
-    if EntryOutcome.STORED in outcomes or EntryOutcome.FAILED in outcomes:
-        await context.database.call(refresh_extraction_health, context.index, feed.name,
-                                    context.settings.extraction_health)
+    await context.database.call(refresh_after_poll, context.index, feed.name,
+                                context.settings.extraction_health, outcomes)
     await context.polls.record(context.policy.poll_success(
         feed, utcnow(), etag=response.etag if keep_validators else None,
         last_modified=response.last_modified if keep_validators else None))
@@ -493,11 +484,7 @@ async def _fetch_and_store(context: _RunContext, feed: FeedSettings, entry: Feed
         log.info("article filtered out", extra={"event": "article_filtered", "feed": feed.name,
                                                 "url": entry.url, "reason": reason})
         return await _settle(context, feed, entry, EntryOutcome.FILTERED)
-    request = StoreRequest(feed=feed.name, entry_key=entry.key, entry_url=url,
-                           article=article, signature=extraction.signature,
-                           page=archived_page(response) if context.settings.storage.archive
-                           else None,
-                           entry=archived_entry(entry))
+    request = store_request(context.settings, entry, url, extraction, response)
     return await context.stores.store(request, late=functools.partial(_count_outcome,
                                                                       context, feed))
 

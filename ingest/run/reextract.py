@@ -132,7 +132,7 @@ async def reextract(settings: Settings, index: CorpusIndex, request: ReextractRe
     context = _Context(settings=settings, index=index, writer=writer, request=request,
                        run_id=run_id, version=extractor_version())
     observer.started(len(rows))
-    pool = ExtractionPool()
+    pool = ExtractionPool(limits=settings.limits)
     state = RunState.INTERRUPTED
     try:
         batch = 4 * cpu_cores()

@@ -63,6 +63,10 @@ class Storage:
     archive: ArchiveWriter | None = None  # None: the archive is off
     extractor_version: str = ""
 
+    def close(self) -> None:
+        if self.archive is not None:
+            self.archive.close()
+
 
 # What storing one request came to: stored, duplicate or near duplicate, or the exception (an
 # IngestFailure of that article, or a DatabaseError) to raise for it.
