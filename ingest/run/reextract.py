@@ -24,9 +24,9 @@ from typing import Protocol
 
 from config.settings import FeedSettings, Settings
 from ingest.extract.version import extractor_version
-from ingest.records import FeedEntry, RunState, RunTrigger
+from ingest.records import FeedEntry, IngestFailure, RunState, RunTrigger
 from ingest.run.extraction_health import refresh_extraction_health
-from ingest.run.worker_pool import ExtractionPool, PageExtraction, cpu_cores, extract_page
+from ingest.run.worker_pool import ExtractionPool, PageExtraction, cpu_cores
 from storage.archive import ArchiveError, ArchiveLocation, read_archived
 from storage.archive_rows import ArchivedArticleRow
 from storage.articles import ArticleBeingWritten, ArticleSignals
@@ -187,9 +187,12 @@ async def _extract(context: _Context, pool: ExtractionPool,
     feed_entry = FeedEntry(feed_name=row.feed, key=entry.entry_key, url=archived.page.url,
                            title=entry.title, summary_html=entry.summary_html,
                            content_html=entry.content_html, published=entry.published)
-    extraction: PageExtraction = await pool.run(
-        extract_page, _feed(context.settings, row.feed), feed_entry, archived.page.body,
-        archived.page.charset, archived.page.url, context.settings.dedupe.near_duplicates)
+    try:
+        extraction: PageExtraction = await pool.extract(
+            _feed(context.settings, row.feed), feed_entry, archived.page.body,
+            archived.page.charset, archived.page.url, context.settings.dedupe.near_duplicates)
+    except IngestFailure as failure:  # the page took longer than the extraction deadline
+        return f"{failure.kind.value}: {failure.detail}"
     return extraction
 
 
