@@ -23,6 +23,7 @@ from ingest.extract.density import (
     is_weak,
 )
 from ingest.extract.notes import without_site_notes
+from ingest.extract.page_dates import is_dated_meta_line
 from ingest.extract.paragraphs import HEADING_TAGS, PageText, Paragraph, paragraphs_of
 from ingest.extract.pruning import article_paragraphs
 from ingest.extract.scoring import best_container, is_furniture_line, paragraph_weight, score_blocks
@@ -42,6 +43,7 @@ _TEASER_SUMMARY_CHARS = 20
 _TEASER_GAP_CHARS = 60  # lines shorter than this between teasers: headings, dates
 _MIN_TEASERS = 3
 _HEADLINE_TAGS = frozenset({"h1", "h2"})
+_META_REACH = 3  # opening paragraphs that may be the header's date and byline lines
 _CONTINUED_PROSE_WEIGHT = 150.0  # a paragraph of two sentences or more
 
 
@@ -82,6 +84,13 @@ def locate_article(
     if standfirst is not None:
         found.insert(0, standfirst)
     found = [p for p in found if not is_furniture_line(p)]
+    # The header's date and byline lines ("Stand: 28.04.2023 17:23 Uhr", "Associated Press -
+    # December 29, 2007 4:44 AM ET") above the text; a dated heading is a headline and stays.
+    found = [
+        p
+        for index, p in enumerate(found)
+        if index >= _META_REACH or p.tag in HEADING_TAGS or not is_dated_meta_line(p.text)
+    ]
     found = _without_trailing_teasers(without_site_notes(found, url, chain[-1]))
     found = _without_orphan_labels(page, found)
     while len(found) > 1 and _is_trailing_label(found[-1]):

@@ -23,6 +23,9 @@ _HEADER_LEVELS = 3
 # Elements whose own text may be a date line ("20 Dec 2025, 11:59").
 _DATE_LINE_TAGS = frozenset({"div", "span", "p", "small", "li", "em", "b", "strong"})
 _MAX_DATE_LINE = 40
+_MAX_META_LINE = 120
+_SENTENCE_ENDING = re.compile(r"[.!?…][\"'”’»)]?$")
+_NUMERIC_DATE = re.compile(r"(?<!\d)\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})(?![\d.])")
 _HAS_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 # A date that says it is the last change is not the publication date.
 _UPDATED = re.compile(
@@ -122,6 +125,17 @@ def is_date_line(text: str) -> bool:
         len(text) <= _MAX_DATE_LINE
         and (_HAS_YEAR.search(text) is not None or DOTTED_SHORT_DMY.match(text) is not None)
         and parse_publisher_date(text) is not None
+    )
+
+
+def is_dated_meta_line(text: str) -> bool:
+    """A line of the article's header that dates it and is no sentence: a date or time with
+    a label, the author or the agency around it ("Stand: 28.04.2023 17:23 Uhr", "Associated
+    Press - December 29, 2007 4:44 AM ET", "Published Aug 28, 2024 • 4 minute read")."""
+    return (
+        len(text) <= _MAX_META_LINE
+        and _SENTENCE_ENDING.search(text) is None
+        and (_NUMERIC_DATE.search(text) is not None or parse_publisher_date(text) is not None)
     )
 
 

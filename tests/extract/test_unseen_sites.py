@@ -341,3 +341,12 @@ def test_wordpress_post_metadata_line_after_the_post_is_left_out() -> None:
     assert text.startswith("I took the old bicycle out of the shed")
     assert text.endswith("until the weather turns in October.")
     assert "This entry was posted" not in text
+
+
+def test_dated_meta_lines_above_the_story_are_left_out_dated_heading_and_sentence_stay() -> None:
+    article = extract("dated-meta-lines-above-the-story")
+    text = text_of(article)
+    assert "Stand:" not in text and "Hafenpresse" not in text
+    assert article.paragraphs[0] == "Die Entscheidung vom 13.03.2024"  # a subheading
+    assert article.paragraphs[1].startswith("Am 13.03.2024 hat der Stadtrat beschlossen")
+    assert text.endswith("wie ein Sprecher des Rathauses am Mittwoch sagte.")
