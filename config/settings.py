@@ -38,10 +38,11 @@ class FilterRules:
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()  # when set, keep only articles detected in these
 
     @property
     def is_empty(self) -> bool:
-        return not self.include and not self.exclude
+        return not self.include and not self.exclude and not self.languages
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,9 @@ class FeedSettings:
         """Changes whenever the feed's configuration does (a suspended feed then resumes)."""
         payload = json.dumps(
             [self.url, self.interval_seconds, list(self.filters.include),
-             list(self.filters.exclude), list(self.rules.keep), list(self.rules.drop)],
+             list(self.filters.exclude), list(self.rules.keep), list(self.rules.drop)]
+            # Only when set: every feed's fingerprint stays as it was before the key existed.
+            + ([list(self.filters.languages)] if self.filters.languages else []),
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -190,6 +193,13 @@ class Settings:
     def _feeds_by_name(self) -> dict[str, FeedSettings]:
         # A run looks up every feed it polls: a scan each time was quadratic in the feeds.
         return {feed.name: feed for feed in self.feeds}
+
+
+def environment_overrides(environ: Mapping[str, str]) -> list[str]:
+    """The SOURCE_INGEST_* variables set now, which win over the configuration file's keys
+    (`[storage] database_url`, `corpus_dir`, `[http] token`)."""
+    return [name for name in (ENV_DATABASE_URL, ENV_CORPUS_DIR, ENV_HTTP_TOKEN)
+            if environ.get(name)]
 
 
 def resolve_config_path(explicit: str | Path | None, environ: Mapping[str, str]) -> Path:
@@ -365,14 +375,44 @@ def _rules_list(table: Mapping[str, Any], where: str, key: str) -> tuple[str, ..
 
 
 def _filters(table: Mapping[str, Any], where: str) -> FilterRules:
-    _reject_unknown(table, where, {"include", "exclude"})
+    _reject_unknown(table, where, {"include", "exclude", "languages"})
     return FilterRules(include=_rules_list(table, where, "include"),
-                       exclude=_rules_list(table, where, "exclude"))
+                       exclude=_rules_list(table, where, "exclude"),
+                       languages=_languages(table, where))
+
+
+def _languages(table: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    value = table.get("languages", [])
+    if not isinstance(value, list) or not all(
+            isinstance(code, str) and re.fullmatch(r"[a-z]{2,3}", code) for code in value):
+        raise ConfigError(f"{where}.languages: must be a list of ISO 639-1 codes such as "
+                          f'["en", "de"]')
+    return tuple(value)
 
 
 def _site_rules(table: Mapping[str, Any], where: str) -> SiteRules:
     _reject_unknown(table, where, {"keep", "drop"})
-    return SiteRules(keep=_rules_list(table, where, "keep"), drop=_rules_list(table, where, "drop"))
+    rules = SiteRules(keep=_rules_list(table, where, "keep"),
+                      drop=_rules_list(table, where, "drop"))
+    _check_selectors(rules, where)
+    return rules
+
+
+def _check_selectors(rules: SiteRules, where: str) -> None:
+    """Compile each CSS selector now: a bad one would otherwise pass, then leave every page
+    of the feed without its article (`no_article_text`), the reason nowhere in sight."""
+    if not rules.keep and not rules.drop:
+        return
+    from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
+    probe = LexborHTMLParser("<html></html>")
+    for key, selectors in (("keep", rules.keep), ("drop", rules.drop)):
+        for position, selector in enumerate(selectors):
+            try:
+                probe.css(selector)
+            except (ValueError, SelectolaxError) as exc:
+                raise ConfigError(f"{where}.{key}[{position}]: invalid CSS selector "
+                                  f"{selector!r}: {exc}") from exc
 
 
 def _dedupe(table: Mapping[str, Any]) -> DedupeSettings:

@@ -133,6 +133,7 @@ class Article:
     # Whether the feed entry's summary is found in the text (None: the entry had none): a
     # signal of extraction health, as a site that changes its layout loses its story.
     summary_found: bool | None = None
+    language: str | None = None  # ISO 639-1 code detected from the text; None: unknown
 
 
 class EntryOutcome(StrEnum):

@@ -46,3 +46,11 @@ def without_credentials(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def detail_without_url(detail: str, url: str | None) -> str:
+    """A failure's detail without the URL it starts with: the log line and the entry carry
+    the URL once, beside it."""
+    if url and detail.startswith(f"{url}: "):
+        return detail[len(url) + 2:]
+    return detail

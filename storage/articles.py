@@ -15,6 +15,7 @@ from ingest.records import ArticleState, EntryOutcome, FailureKind, IngestFailur
 from storage.database import DatabaseError, as_utc, in_chunks, one_line, utcnow
 from storage.entries import EntryRecord, EntryRows, entry_params
 from storage.schema import articles, counters, feeds, signature_bands
+from storage.search import SearchText, insert_search_texts
 
 ARTICLE_SEQUENCE = "article_sequence"
 # How long to wait for another process to finish writing the same article (it writes one
@@ -97,6 +98,7 @@ class ArticleRow:
     archive_length: int | None = None
     extractor_version: str | None = None
     method: str | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ class NewArticle:
     signature: bytes | None
     bands: tuple[str, ...]
     signals: ArticleSignals | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,8 @@ class ArticleRows(EntryRows):
                         published: date | None, writer: str, file_name_for: FileNameFor,
                         signature: bytes | None = None,
                         bands: Sequence[str] = (),
-                        signals: ArticleSignals | None = None) -> tuple[int, str]:
+                        signals: ArticleSignals | None = None,
+                        language: str | None = None) -> tuple[int, str]:
         """Take the next sequence number and claim the hash (a "writing" row).
 
         Raises DuplicateArticle when the hash is already claimed: the unique constraint
@@ -181,7 +185,7 @@ class ArticleRows(EntryRows):
         """
         article = NewArticle(content_hash=content_hash, url=url, feed=feed, title=title,
                              published=published, signature=signature, bands=tuple(bands),
-                             signals=signals)
+                             signals=signals, language=language)
         for _attempt in range(3):
             try:
                 return self.reserve_articles([article], writer, file_name_for)[0]
@@ -197,11 +201,13 @@ class ArticleRows(EntryRows):
 
     def complete_article(self, sequence: int, feed: str, entry_key: str,
                          entry_url: str | None,
-                         archived: ArchivedAt | None = None) -> None:
+                         archived: ArchivedAt | None = None, run_id: int | None = None,
+                         search: SearchText | None = None) -> None:
         """Mark the file written and the entry done, in one transaction."""
-        record = EntryRecord(feed, entry_key, entry_url, EntryOutcome.STORED, sequence)
+        record = EntryRecord(feed, entry_key, entry_url, EntryOutcome.STORED, sequence, run_id)
         self.complete_articles([(sequence, feed)], [record],
-                               {sequence: archived} if archived else None)
+                               {sequence: archived} if archived else None,
+                               [search] if search else ())
 
     # ---- articles, a batch at a time: one transaction per step, whatever the batch size ---
 
@@ -239,7 +245,7 @@ class ArticleRows(EntryRows):
                 "url": article.url, "feed": article.feed, "title": article.title[:1000],
                 "published": article.published, "fetched_at": now, "file_name": file_name,
                 "state": ArticleState.WRITING, "writer": writer, "signature": article.signature,
-                **_signal_columns(article.signals)}
+                **_signal_columns(article.signals), "language": article.language}
                 for (sequence, file_name), article in zip(reserved, new, strict=True)])
             band_rows = [{"band": band, "sequence": sequence}
                          for (sequence, _), article in zip(reserved, new, strict=True)
@@ -250,9 +256,10 @@ class ArticleRows(EntryRows):
 
     def complete_articles(self, stored: Sequence[tuple[int, str]],
                           records: Sequence[EntryRecord],
-                          archived: Mapping[int, ArchivedAt] | None = None) -> None:
-        """Mark files written (sequence, feed), with where their pages are archived, and
-        record entries' outcomes, in one transaction."""
+                          archived: Mapping[int, ArchivedAt] | None = None,
+                          search: Sequence[SearchText] = ()) -> None:
+        """Mark files written (sequence, feed), with where their pages are archived, make
+        them searchable and record entries' outcomes, in one transaction."""
         if not stored and not records:
             return
         now = utcnow()
@@ -268,6 +275,7 @@ class ArticleRows(EntryRows):
                          "p_length": at[2]} for sequence, at in archived.items()])
                 conn.execute(_COUNT_STORED, [{"p_feed": feed, "p_count": count}
                                              for feed, count in per_feed.items()])
+                insert_search_texts(conn, self.dialect, search)
             if records:
                 conn.execute(self._record_entry,
                              [entry_params(record, None, now) for record in records])
@@ -277,26 +285,42 @@ class ArticleRows(EntryRows):
             conn.execute(delete(signature_bands).where(signature_bands.c.sequence == sequence))
             conn.execute(delete(articles).where(articles.c.sequence == sequence))
 
+    def give_back_sequences(self, sequences: Sequence[int]) -> int:
+        """Return the numbers of reservations whose file could not be written, from the last
+        one down, as long as no one took a later number meanwhile: a failed write does not
+        leave a gap. Returns how many were given back."""
+        given = 0
+        with self._transaction() as conn:
+            for sequence in sorted(set(sequences), reverse=True):
+                taken_back = conn.execute(
+                    update(counters).where(and_(counters.c.name == ARTICLE_SEQUENCE,
+                                                counters.c.value == sequence))
+                    .values(value=sequence - 1)).rowcount
+                if not taken_back:
+                    break
+                given += 1
+        return given
+
     def writing_articles(self) -> list[ArticleRow]:
         with self._transaction() as conn:
             rows = conn.execute(select(articles).where(articles.c.state == ArticleState.WRITING))
-            return [_article_row(row) for row in rows]
+            return [article_row(row) for row in rows]
 
     def iter_articles(self) -> Iterator[ArticleRow]:
         with self._transaction() as conn:
             for row in conn.execute(select(articles).order_by(articles.c.sequence)):
-                yield _article_row(row)
+                yield article_row(row)
 
     def article(self, sequence: int) -> ArticleRow | None:
         with self._transaction() as conn:
             row = conn.execute(select(articles).where(articles.c.sequence == sequence)).first()
-            return None if row is None else _article_row(row)
+            return None if row is None else article_row(row)
 
     def recent_articles(self, limit: int) -> list[ArticleRow]:
         with self._transaction() as conn:
             rows = conn.execute(select(articles).where(articles.c.state == ArticleState.STORED)
                                 .order_by(articles.c.sequence.desc()).limit(limit))
-            return [_article_row(row) for row in rows]
+            return [article_row(row) for row in rows]
 
     def article_count(self) -> int:
         with self._transaction() as conn:
@@ -332,11 +356,12 @@ def _signal_columns(signals: ArticleSignals | None) -> dict[str, Any]:
     return _NO_SIGNALS if signals is None else signals.columns()
 
 
-def _article_row(row: Any) -> ArticleRow:
+def article_row(row: Any) -> ArticleRow:
     return ArticleRow(sequence=row.sequence, content_hash=row.content_hash, url=row.url,
                       feed=row.feed, title=row.title, published=row.published,
                       fetched_at=as_utc(row.fetched_at) or utcnow(), file_name=row.file_name,
                       state=ArticleState(row.state), writer=row.writer,
                       archive_file=row.archive_file, archive_offset=row.archive_offset,
                       archive_length=row.archive_length,
-                      extractor_version=row.extractor_version, method=row.method)
+                      extractor_version=row.extractor_version, method=row.method,
+                      language=row.language)

@@ -61,7 +61,24 @@ def one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def missing_driver_error(database_url: str, exc: ModuleNotFoundError) -> DatabaseError:
+    """What to install when the URL's driver is missing: the README's plain install has no
+    PostgreSQL driver, and a bare ModuleNotFoundError traceback does not say so."""
+    backend = database_url.split(":", 1)[0]
+    hint = "pip install -e '.[postgres]'" if backend.startswith("postgresql") \
+        else f"install the Python module {exc.name}"
+    return DatabaseError(f"{redact_database_url(database_url)}: the database driver "
+                         f"{exc.name!r} is not installed; {hint}")
+
+
 def create_database_engine(database_url: str) -> Engine:
+    try:
+        return _create_engine(database_url)
+    except ModuleNotFoundError as exc:
+        raise missing_driver_error(database_url, exc) from exc
+
+
+def _create_engine(database_url: str) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":

@@ -40,14 +40,17 @@ def _entry_upsert(dialect_insert: Any) -> Any:
     statement = dialect_insert(entries).values(
         feed=bindparam("p_feed"), entry_key=bindparam("p_key"), url=bindparam("p_url"),
         status=bindparam("p_status"), attempts=1, failure_kind=bindparam("p_failure_kind"),
-        article_sequence=bindparam("p_sequence"), updated_at=bindparam("p_now"))
+        article_sequence=bindparam("p_sequence"), updated_at=bindparam("p_now"),
+        run_id=bindparam("p_run_id"), failure_detail=bindparam("p_detail"))
     return statement.on_conflict_do_update(
         index_elements=[entries.c.feed, entries.c.entry_key],
         set_={"url": statement.excluded.url, "status": statement.excluded.status,
               "attempts": entries.c.attempts + 1,
               "failure_kind": statement.excluded.failure_kind,
               "article_sequence": statement.excluded.article_sequence,
-              "updated_at": statement.excluded.updated_at})
+              "updated_at": statement.excluded.updated_at,
+              "run_id": statement.excluded.run_id,
+              "failure_detail": statement.excluded.failure_detail})
 
 
 def _record_entry_statement(dialect: str) -> Any:
@@ -72,6 +75,7 @@ class EntryRecord:
     url: str | None
     status: EntryOutcome
     sequence: int | None = None
+    run_id: int | None = None  # the run that settled it
 
 
 
@@ -116,16 +120,19 @@ class EntryRows(Database):
 
     def record_entry(self, feed: str, key: str, url: str | None, status: EntryOutcome,
                      failure_kind: str | None = None, sequence: int | None = None,
-                     now: datetime | None = None) -> None:
+                     now: datetime | None = None, run_id: int | None = None,
+                     failure_detail: str | None = None) -> None:
         with self._transaction() as conn:
             conn.execute(self._record_entry, entry_params(
-                EntryRecord(feed, key, url, status, sequence), failure_kind, now or utcnow()))
+                EntryRecord(feed, key, url, status, sequence, run_id), failure_kind,
+                now or utcnow(), failure_detail))
 
 
 
-def entry_params(record: EntryRecord, failure_kind: str | None,
-                  now: datetime) -> dict[str, Any]:
+def entry_params(record: EntryRecord, failure_kind: str | None, now: datetime,
+                 failure_detail: str | None = None) -> dict[str, Any]:
     return {"p_feed": record.feed, "p_key": stored_entry_key(record.key), "p_url": record.url,
             "p_status": record.status, "p_failure_kind": failure_kind,
-            "p_sequence": record.sequence, "p_now": now}
+            "p_sequence": record.sequence, "p_now": now, "p_run_id": record.run_id,
+            "p_detail": failure_detail[:500] if failure_detail else None}
 

@@ -54,6 +54,8 @@ class FeedState:
     articles_stored: int
     # The one-line reason while the feed's extraction is degraded (extraction health), else None.
     extraction_degraded: str | None = None
+    lease_owner: str | None = None  # the process polling it now, while lease_until is ahead
+    lease_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -260,5 +262,6 @@ def _feed_state(row: Any) -> FeedState:
         consecutive_failures=row.consecutive_failures, last_error_kind=row.last_error_kind,
         last_error=row.last_error, suspended=bool(row.suspended),
         articles_stored=row.articles_stored,
-        extraction_degraded=row.extraction_degraded)
+        extraction_degraded=row.extraction_degraded, lease_owner=row.lease_owner,
+        lease_until=as_utc(row.lease_until))
 

@@ -12,18 +12,24 @@ import contextlib
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from storage.adopt import AdoptRows
 from storage.archive_rows import ArchiveRows
+from storage.article_stream import ArticleStreamRows
 from storage.articles import ARTICLE_SEQUENCE, ArticleRows
+from storage.corpus_guard import CorpusGuardRows
 from storage.database import DatabaseError, create_database_engine, one_line, redact_database_url
+from storage.entry_fates import EntryFateRows
 from storage.feeds import FeedRows
 from storage.health_rows import HealthRows
 from storage.migrate import SchemaError, upgrade_schema
 from storage.rewrite import RewriteRows
 from storage.runs import RunRows
 from storage.schema import counters
+from storage.search import SearchRows
 
 
-class CorpusIndex(FeedRows, ArticleRows, RunRows, ArchiveRows, HealthRows, RewriteRows):
+class CorpusIndex(FeedRows, ArticleRows, RunRows, ArchiveRows, HealthRows, RewriteRows,
+                  EntryFateRows, SearchRows, CorpusGuardRows, AdoptRows, ArticleStreamRows):
     """Feeds and leases, entries, articles, runs and the archive's records, in one
     database."""
 

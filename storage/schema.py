@@ -59,6 +59,7 @@ articles = Table(
     Column("text_length", Integer, nullable=True),
     Column("paragraphs", Integer, nullable=True),
     Column("summary_found", Boolean, nullable=True),  # null: the entry had no summary
+    Column("language", String(16), nullable=True),  # detected from the text; None: unknown
 )
 Index("ix_articles_url", articles.c.url)
 Index("ix_articles_state", articles.c.state)
@@ -130,8 +131,13 @@ entries = Table(
     Column("failure_kind", String(40), nullable=True),
     Column("article_sequence", Integer, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("run_id", Integer, nullable=True),  # the run that last settled it
+    Column("failure_detail", Text, nullable=True),
 )
 Index("ix_entries_url", entries.c.url)
+# A feed's last run (status counts its articles) and the last 24 hours / `--since`.
+Index("ix_entries_feed_run", entries.c.feed, entries.c.run_id)
+Index("ix_entries_updated", entries.c.updated_at)
 
 runs = Table(
     "runs",

@@ -49,7 +49,7 @@ def test_dockerfile_install_steps_work_in_a_fresh_virtualenv(tmp_path: Path) -> 
             for source in sources:
                 origin = REPO / source
                 if origin.is_dir():
-                    shutil.copytree(origin, context / source,
+                    shutil.copytree(origin, context / source, dirs_exist_ok=True,
                                     ignore=shutil.ignore_patterns("__pycache__"))
                 else:
                     shutil.copy2(origin, context / source)

@@ -13,49 +13,38 @@ from typing import TYPE_CHECKING
 
 import click
 
-from config.settings import ConfigError, Settings, load_settings, resolve_config_path
+from config.settings import ConfigError, Settings, environment_overrides, resolve_config_path
+from ingest.console.articles_command import articles
+from ingest.console.cli_support import (
+    EXIT_CONFIG,
+    EXIT_DATABASE,
+    EXIT_INTERRUPTED,
+    EXIT_PROBLEMS,
+    check_corpus_before_writing,
+    cli_index,
+    cli_settings,
+    fail,
+)
+from ingest.console.export_command import export
+from ingest.console.feed_health import not_polled_lines
 from ingest.console.logs import configure_logging, redact_secrets
 from ingest.console.progress import LogProgress, TerminalProgress
+from ingest.console.reindex_command import reindex
 from ingest.console.status import build_status, render_status, status_as_json
-from ingest.records import FailureKind, IngestFailure, RunTrigger
-from storage.database import DatabaseError, redact_database_url, utcnow
-from storage.index import CorpusIndex, open_index
+from ingest.console.verify_command import verify
+from ingest.records import FailureKind, FeedHealth, IngestFailure, RunState, RunTrigger
+from storage.database import DatabaseError, missing_driver_error, redact_database_url, utcnow
 from storage.migrate import SchemaRevision, database_revision
 from storage.recovery import new_writer_identity
+
+log = logging.getLogger("source_ingest.cli")
 
 if TYPE_CHECKING:  # the pipeline (httpx, parsers) loads only for commands that fetch
     from ingest.run.pipeline import RunSummary
 
-EXIT_CONFIG = 2
-EXIT_DATABASE = 3
-EXIT_PROBLEMS = 1
-
-log = logging.getLogger("source_ingest.cli")
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(f"source-ingest: {message}", err=True)
-    sys.exit(code)
-
-
-def _settings(ctx: click.Context) -> Settings:
-    try:
-        path = resolve_config_path(ctx.obj["config"], os.environ)
-        return load_settings(path, os.environ)
-    except ConfigError as exc:
-        _fail(f"configuration error: {exc}", EXIT_CONFIG)
-        raise AssertionError from exc  # unreachable: _fail exits
-
-
-def _index(settings: Settings) -> CorpusIndex:
-    try:
-        return open_index(settings.storage.database_url)
-    except DatabaseError as exc:
-        _fail(f"database error: {exc}", EXIT_DATABASE)
-        raise AssertionError from exc
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="source-ingest", prog_name="source-ingest")
 @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
               help="TOML configuration (default: $SOURCE_INGEST_CONFIG or "
                    "config/source-ingest.toml).")
@@ -84,15 +73,20 @@ def run(ctx: click.Context, http_listen: str | None) -> None:
     """Run the background service until SIGTERM/SIGINT."""
     from scheduler.service import ServiceState, serve
 
-    settings = _settings(ctx)
-    index = _index(settings)
+    settings = cli_settings(ctx)
+    index = cli_index(settings)
+    writer = new_writer_identity()
+    check_corpus_before_writing(settings, index, writer.tag)
     log.info("starting", extra={"event": "starting",
                                 "database": redact_database_url(settings.storage.database_url),
                                 "corpus_dir": str(settings.storage.corpus_dir),
-                                "config": str(settings.source)})
+                                "config": str(settings.source),
+                                # These win over the file's keys: say so, a mounted
+                                # config's [storage] would otherwise seem ignored.
+                                "from_environment": environment_overrides(os.environ)})
 
     async def main() -> None:
-        state = ServiceState(settings=settings, index=index, writer=new_writer_identity())
+        state = ServiceState(settings=settings, index=index, writer=writer)
         extra = None
         listen = http_listen or settings.http.listen
         if listen:
@@ -104,9 +98,9 @@ def run(ctx: click.Context, http_listen: str | None) -> None:
     try:
         asyncio.run(main())
     except DatabaseError as exc:
-        _fail(f"database error: {exc}", EXIT_DATABASE)
+        fail(f"database error: {exc}", EXIT_DATABASE)
     except ConfigError as exc:
-        _fail(f"configuration error: {exc}", EXIT_CONFIG)
+        fail(f"configuration error: {exc}", EXIT_CONFIG)
     finally:
         index.close()
 
@@ -120,13 +114,15 @@ def fetch(ctx: click.Context, feed_names: tuple[str, ...]) -> None:
     from ingest.run.pipeline import RunRequest, run_fetch
     from scheduler.policy import SchedulePolicy
 
-    settings = _settings(ctx)
+    settings = cli_settings(ctx)
     known = {feed.name for feed in settings.feeds}
     unknown = [name for name in feed_names if name not in known]
     if unknown:
-        _fail(f"unknown feed {', '.join(unknown)} (configured: {', '.join(sorted(known))})",
+        fail(f"unknown feed {', '.join(unknown)} (configured: {', '.join(sorted(known))})",
               EXIT_CONFIG)
-    index = _index(settings)
+    index = cli_index(settings)
+    writer = new_writer_identity()
+    check_corpus_before_writing(settings, index, writer.tag)
     interactive = sys.stderr.isatty()
     observer = TerminalProgress(sys.stderr) if interactive else LogProgress()
 
@@ -137,20 +133,24 @@ def fetch(ctx: click.Context, feed_names: tuple[str, ...]) -> None:
             loop.add_signal_handler(signum, stop.set)
         request = RunRequest(trigger=RunTrigger.MANUAL, feed_names=feed_names or None,
                              due_only=False)
-        return await run_fetch(settings, index, request, new_writer_identity(),
+        return await run_fetch(settings, index, request, writer,
                                policy=SchedulePolicy(settings.schedule), observer=observer,
                                stop=stop)
 
     try:
         summary = asyncio.run(main())
     except DatabaseError as exc:
-        _fail(f"database error: {exc}", EXIT_DATABASE)
+        fail(f"database error: {exc}", EXIT_DATABASE)
         return
     finally:
         observer.close()
         index.close()
     if summary is not None:
         click.echo(render_summary(summary))
+        if summary.state is RunState.INTERRUPTED:
+            sys.exit(EXIT_INTERRUPTED)
+        if feed_names and any(why is not FeedHealth.BUSY for why in summary.not_polled.values()):
+            sys.exit(EXIT_PROBLEMS)  # a feed asked for by name was suspended or disabled
 
 
 def render_summary(summary: RunSummary) -> str:
@@ -168,9 +168,7 @@ def render_summary(summary: RunSummary) -> str:
         explanation = FailureKind(kind).explanation if kind in FailureKind._value2member_map_ \
             else ""
         lines.append(f"    {kind:26} {count:4d}  {explanation}")
-    if summary.busy_feeds:
-        lines.append(f"  busy (being polled by another process): "
-                     f"{', '.join(summary.busy_feeds)}")
+    lines += not_polled_lines(summary.not_polled)
     return "\n".join(lines)
 
 
@@ -181,19 +179,22 @@ def render_summary(summary: RunSummary) -> str:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool, run_count: int) -> None:
     """Show the job status log: recent runs and per-feed health."""
-    settings = _settings(ctx)
-    index = _index(settings)
+    settings = cli_settings(ctx)
+    index = cli_index(settings)
     try:
         report = build_status(settings, index, run_count)
     except DatabaseError as exc:
-        _fail(f"database error: {exc}", EXIT_DATABASE)
+        fail(f"database error: {exc}", EXIT_DATABASE)
         return
     finally:
         index.close()
     if as_json:
         click.echo(json.dumps(status_as_json(report), indent=2, ensure_ascii=False))
     else:
-        click.echo(render_status(report))
+        import shutil
+
+        # COLUMNS, else the terminal's width; 80 when neither is known (a pipe).
+        click.echo(render_status(report, width=max(80, shutil.get_terminal_size().columns)))
 
 
 @cli.command()
@@ -219,7 +220,7 @@ def extract(ctx: click.Context, source: str | None, page_url: str | None,
     from storage.corpus import format_corpus_text
 
     path = resolve_config_path(ctx.obj["config"], os.environ)
-    settings = _settings(ctx) if path.exists() or ctx.obj["config"] else \
+    settings = cli_settings(ctx) if path.exists() or ctx.obj["config"] else \
         parse_settings({}, os.environ)
     feed = FeedSettings(name="extract", url="https://example.invalid/",
                         interval_seconds=900.0)
@@ -227,10 +228,10 @@ def extract(ctx: click.Context, source: str | None, page_url: str | None,
         try:
             feed = settings.feed(feed_name)
         except KeyError:
-            _fail(f"unknown feed {feed_name}", EXIT_CONFIG)
+            fail(f"unknown feed {feed_name}", EXIT_CONFIG)
     if input_dir is not None or output_dir is not None:
         if input_dir is None or output_dir is None or source is not None:
-            _fail("--input-dir and --output-dir go together, without PATH_OR_URL", EXIT_CONFIG)
+            fail("--input-dir and --output-dir go together, without PATH_OR_URL", EXIT_CONFIG)
             return
         from ingest.run.batch_extract import extract_directory
 
@@ -241,7 +242,7 @@ def extract(ctx: click.Context, source: str | None, page_url: str | None,
             sys.exit(EXIT_PROBLEMS)
         return
     if source is None:
-        _fail("PATH_OR_URL, or --input-dir with --output-dir, is required", EXIT_CONFIG)
+        fail("PATH_OR_URL, or --input-dir with --output-dir, is required", EXIT_CONFIG)
         return
     if Path(source).exists():
         body = Path(source).read_bytes()
@@ -256,10 +257,10 @@ def extract(ctx: click.Context, source: str | None, page_url: str | None,
         try:
             body, charset, url = asyncio.run(download())
         except IngestFailure as failure:
-            _fail(f"{failure.kind.value}: {failure.detail}", EXIT_PROBLEMS)
+            fail(f"{failure.kind.value}: {failure.detail}", EXIT_PROBLEMS)
             return
     else:
-        _fail(f"{source}: no such file, and not an http(s) URL", EXIT_CONFIG)
+        fail(f"{source}: no such file, and not an http(s) URL", EXIT_CONFIG)
         return
     decoded = decode_html(body, charset)
     entry = FeedEntry(feed_name=feed.name, key=url, url=url, title="", summary_html="",
@@ -267,35 +268,11 @@ def extract(ctx: click.Context, source: str | None, page_url: str | None,
     try:
         article = build_article(feed, entry, decoded.text, url)
     except IngestFailure as failure:
-        _fail(f"{failure.kind.value}: {failure.detail}", EXIT_PROBLEMS)
+        fail(f"{failure.kind.value}: {failure.detail}", EXIT_PROBLEMS)
         return
     click.echo(format_corpus_text(article.published, article.text), nl=False)
     if sys.stdout.isatty():
         click.echo()
-
-
-@cli.command()
-@click.pass_context
-def verify(ctx: click.Context) -> None:
-    """Check that the corpus folder and the index agree."""
-    from storage.verify import verify_corpus
-
-    settings = _settings(ctx)
-    index = _index(settings)
-    try:
-        report = verify_corpus(index, settings.storage.corpus_dir,
-                               settings.storage.archive_path)
-    except DatabaseError as exc:
-        _fail(f"database error: {exc}", EXIT_DATABASE)
-        return
-    finally:
-        index.close()
-    for problem in report.problems:
-        click.echo(f"{problem.kind}: {problem.file_name}: {problem.detail}")
-    verdict = "OK" if report.ok else f"{len(report.problems)} problem(s)"
-    click.echo(f"checked {report.articles_checked} index rows and {report.files_seen} files "
-               f"in {settings.storage.corpus_dir}: {verdict}")
-    sys.exit(0 if report.ok else EXIT_PROBLEMS)
 
 
 @cli.command()
@@ -316,12 +293,12 @@ def reextract(ctx: click.Context, feed_names: tuple[str, ...], since: object,
     from ingest.run.reextract import ReextractRequest
     from ingest.run.reextract import reextract as run_reextract
 
-    settings = _settings(ctx)
+    settings = cli_settings(ctx)
     known = {feed.name for feed in settings.feeds}
     unknown = [name for name in feed_names if name not in known]
     if unknown:
-        _fail(f"unknown feed {', '.join(unknown)}", EXIT_CONFIG)
-    index = _index(settings)
+        fail(f"unknown feed {', '.join(unknown)}", EXIT_CONFIG)
+    index = cli_index(settings)
     progress = ReextractProgress(sys.stderr, interactive=sys.stderr.isatty())
     request = ReextractRequest(feeds=feed_names,
                                since=since.date() if isinstance(since, datetime) else None,
@@ -330,7 +307,7 @@ def reextract(ctx: click.Context, feed_names: tuple[str, ...], since: object,
         summary = asyncio.run(run_reextract(settings, index, request, new_writer_identity(),
                                             observer=progress))
     except DatabaseError as exc:
-        _fail(f"database error: {exc}", EXIT_DATABASE)
+        fail(f"database error: {exc}", EXIT_DATABASE)
         return
     finally:
         progress.close()
@@ -349,8 +326,11 @@ def _schema_revision(settings: Settings) -> SchemaRevision:
     url = settings.storage.database_url
     try:
         return database_revision(url)
+    except ModuleNotFoundError as exc:
+        fail(f"database error: {missing_driver_error(url, exc)}", EXIT_DATABASE)
+        raise AssertionError from exc
     except SQLAlchemyError as exc:
-        _fail(f"database error: cannot read {redact_database_url(url)}: "
+        fail(f"database error: cannot read {redact_database_url(url)}: "
               f"{str(getattr(exc, 'orig', None) or exc).strip().splitlines()[0]}",
               EXIT_DATABASE)
         raise AssertionError from exc
@@ -360,9 +340,9 @@ def _schema_revision(settings: Settings) -> SchemaRevision:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Apply pending migrations now (`run` also does it at start, under a lock)."""
-    settings = _settings(ctx)
+    settings = cli_settings(ctx)
     before = _schema_revision(settings)
-    _index(settings).close()
+    cli_index(settings).close()
     after = _schema_revision(settings)
     change = "already current" if before.current == after.current else \
         f"upgraded from {before.current or 'an empty database'}"
@@ -374,7 +354,7 @@ def db_upgrade(ctx: click.Context) -> None:
 @click.pass_context
 def db_current(ctx: click.Context) -> None:
     """Show the schema revision; exit 1 when migrations are pending."""
-    settings = _settings(ctx)
+    settings = cli_settings(ctx)
     revision = _schema_revision(settings)
     if revision.is_current:
         verdict = "up to date"
@@ -397,8 +377,8 @@ def feeds_list(ctx: click.Context) -> None:
     from ingest.console.feed_health import feed_health
     from ingest.records import FeedHealth
 
-    settings = _settings(ctx)
-    index = _index(settings)
+    settings = cli_settings(ctx)
+    index = cli_index(settings)
     try:
         index.sync_feeds(settings.feeds, utcnow())
         states = {state.name: state for state in index.feed_states()}
@@ -419,16 +399,23 @@ def feeds_list(ctx: click.Context) -> None:
 @click.pass_context
 def feeds_resume(ctx: click.Context, name: str) -> None:
     """Resume a suspended feed: it is polled at the next check."""
-    settings = _settings(ctx)
+    settings = cli_settings(ctx)
     if name not in {feed.name for feed in settings.feeds}:
-        _fail(f"unknown feed {name}", EXIT_CONFIG)
-    index = _index(settings)
+        fail(f"unknown feed {name}", EXIT_CONFIG)
+    index = cli_index(settings)
     try:
         index.sync_feeds(settings.feeds, utcnow())
         index.resume_feed(name, utcnow())
     finally:
         index.close()
     click.echo(f"{name}: resumed; it will be polled at the next check")
+
+
+# Commands in their own modules (ingest/console/*_command.py).
+cli.add_command(articles)
+cli.add_command(reindex)
+cli.add_command(export)
+cli.add_command(verify)
 
 
 def main() -> None:

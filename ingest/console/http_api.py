@@ -23,28 +23,35 @@ import importlib.resources
 import ipaddress
 import json
 import logging
-import os
 import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from http import HTTPStatus
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from config.settings import ENV_HTTP_TOKEN, ConfigError, HttpSettings
+from ingest.console.api_common import (
+    HttpError,
+    error_response,
+    json_body,
+    json_response,
+    query_index,
+    query_int,
+)
+from ingest.console.api_reading import ReadingRoutes, add_reading_routes
+from ingest.console.feed_health import DISABLED_HINT, not_polled_hint
 from ingest.console.metrics import metrics_body
 from ingest.console.status import build_status, status_as_json
-from ingest.records import ArticleState, FailureKind, RunTrigger
+from ingest.records import FeedHealth, RunTrigger
 from ingest.run.observer import SilentObserver
 from ingest.run.pipeline import RunRequest
-from storage.articles import ArticleRow
-from storage.corpus import is_corpus_file_name
-from storage.database import DatabaseError, utcnow
+from ingest.run.unclaimed import why_not_polled
+from storage.corpus_guard import corpus_dir_problem
+from storage.database import DatabaseError
 
 if TYPE_CHECKING:
     from scheduler.service import ServiceState
@@ -55,7 +62,6 @@ log = logging.getLogger("source_ingest.http")
 # is closed; so is a kept-alive one that stays idle as long.
 IDLE_SECONDS = 15.0
 MAX_BODY_BYTES = 64 * 1024
-DATABASE_TIMEOUT_SECONDS = 5.0
 # How long POST /api/fetch waits for the run's row (recovery, feed sync and leases come first).
 RUN_ID_WAIT_SECONDS = 5.0
 PAGE_RESOURCE = "status_page.html"
@@ -171,31 +177,6 @@ async def _serve(api: StatusApi, sock: socket.socket) -> None:
 
 # ---- the API --------------------------------------------------------------------------------
 
-def json_body(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8", "replace")
-
-
-def json_response(status: HTTPStatus, payload: dict[str, Any] | bytes,
-                  headers: dict[str, str] | None = None) -> web.Response:
-    body = payload if isinstance(payload, bytes) else json_body(payload)
-    return web.Response(status=status.value, headers=headers, body=body,
-                        content_type="application/json", charset="utf-8")
-
-
-def error_response(status: HTTPStatus, message: str,
-                   headers: dict[str, str] | None = None) -> web.Response:
-    return json_response(status, {"error": message}, headers)
-
-
-class HttpError(Exception):
-    def __init__(self, status: HTTPStatus, message: str,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers
-
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -244,20 +225,12 @@ class StatusApi:
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/api/status", self._status)
-        app.router.add_get("/api/articles", self._recent_articles)
-        app.router.add_get("/api/articles-per-day", self._articles_per_day)
-        app.router.add_get("/api/failures", self._failures)
-        app.router.add_get(r"/articles/{sequence:\d{1,12}}", self._article_text)
+        add_reading_routes(app, ReadingRoutes(self._state, self._query))
         app.router.add_post("/api/fetch", self._fetch)
         return app
 
     async def _query(self, call: Callable[[], Any]) -> Any:
-        """An index call in a worker thread, bounded in time."""
-        try:
-            return await asyncio.wait_for(asyncio.to_thread(call), DATABASE_TIMEOUT_SECONDS)
-        except TimeoutError:
-            raise DatabaseError(
-                f"database did not answer within {DATABASE_TIMEOUT_SECONDS:g} s") from None
+        return await query_index(call)
 
     # ---- probes ----
 
@@ -280,7 +253,7 @@ class StatusApi:
             await self._query(self._state.index.ping)
         except DatabaseError as exc:
             reasons.append(f"database unreachable: {exc}")
-        problem = _corpus_dir_problem(self._state.settings.storage.corpus_dir)
+        problem = corpus_dir_problem(self._state.settings.storage.corpus_dir)
         if problem:
             reasons.append(problem)
         if reasons:
@@ -292,65 +265,25 @@ class StatusApi:
     async def _metrics(self, request: web.Request) -> web.Response:
         state = self._state
         index = state.index
-        feeds, articles = await self._query(lambda: (index.feed_states(), index.article_count()))
+        feeds, articles, health = await self._query(lambda: (
+            index.feed_states(), index.article_count(), index.feed_article_health()))
         body = await asyncio.to_thread(functools.partial(
             metrics_body, state.metrics, state.settings, feeds, articles,
-            alive=state.scheduler_alive(), runs_in_flight=len(state.runs_in_flight)))
+            alive=state.scheduler_alive(), runs_in_flight=len(state.runs_in_flight),
+            articles=health))
         return web.Response(body=body,
                             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
     # ---- reading ----
 
     async def _status(self, request: web.Request) -> web.Response:
-        runs = _query_int(request, "runs", 10, 1, 1000)
+        runs = query_int(request, "runs", 10, 1, 1000)
         report = await self._query(
             lambda: build_status(self._state.settings, self._state.index, runs))
         # Encoded in a thread (not under the database's time limit): 100,000 feeds' JSON
         # took seconds, which on the event loop held up /healthz.
         body = await asyncio.to_thread(lambda: json_body(status_as_json(report)))
         return json_response(HTTPStatus.OK, body)
-
-    async def _recent_articles(self, request: web.Request) -> web.Response:
-        limit = _query_int(request, "limit", 20, 1, 500)
-        rows: list[ArticleRow] = await self._query(
-            lambda: self._state.index.recent_articles(limit))
-        return json_response(HTTPStatus.OK, {"articles": [{
-            "sequence": row.sequence, "title": row.title, "feed": row.feed, "url": row.url,
-            "published": row.published.isoformat() if row.published else None,
-            "fetched_at": row.fetched_at.isoformat(timespec="seconds"),
-            "file_name": row.file_name, "text_url": f"/articles/{row.sequence}",
-        } for row in rows]})
-
-    async def _articles_per_day(self, request: web.Request) -> web.Response:
-        days = _query_int(request, "days", 30, 1, 366)
-        counts = dict(await self._query(lambda: self._state.index.articles_per_day(days)))
-        today = utcnow().date()
-        series = [(today - timedelta(days=back)).isoformat() for back in range(days - 1, -1, -1)]
-        return json_response(HTTPStatus.OK, {"days": [
-            {"day": day, "articles": counts.get(day, 0)} for day in series]})
-
-    async def _failures(self, request: web.Request) -> web.Response:
-        totals: dict[str, int] = await self._query(self._state.index.failure_totals)
-        return json_response(HTTPStatus.OK, {"failures_by_kind": [
-            {"kind": kind, "count": count, "explanation": _explanation(kind)}
-            for kind, count in sorted(totals.items(), key=lambda item: (-item[1], item[0]))]})
-
-    async def _article_text(self, request: web.Request) -> web.Response:
-        sequence = int(request.match_info["sequence"])
-        row: ArticleRow | None = await self._query(lambda: self._state.index.article(sequence))
-        # The path comes from the index row, and only if it is a corpus file name.
-        if row is None or row.state != ArticleState.STORED \
-                or not is_corpus_file_name(row.file_name):
-            raise HttpError(HTTPStatus.NOT_FOUND, f"no stored article {sequence}")
-        path = self._state.settings.storage.corpus_dir / row.file_name
-        try:
-            body = await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError:
-            raise HttpError(HTTPStatus.NOT_FOUND,
-                            f"article {sequence}: {row.file_name} is missing from the "
-                            f"corpus folder (run `source-ingest verify`)") from None
-        return web.Response(body=body, content_type="text/plain", charset="utf-8", headers={
-            "Content-Disposition": f'inline; filename="{row.file_name}"'})
 
     async def _status_page(self, request: web.Request) -> web.Response:
         if self._page is None:
@@ -369,11 +302,17 @@ class StatusApi:
         names = _requested_feeds(request, await _read_body(request))
         enabled = [feed.name for feed in state.settings.feeds if feed.enabled]
         if names is not None:
-            unknown = [name for name in names if name not in enabled]
+            configured = {feed.name for feed in state.settings.feeds}
+            unknown = [name for name in names if name not in configured]
             if unknown:
                 return json_response(HTTPStatus.BAD_REQUEST, {
-                    "error": f"unknown or disabled feed: {', '.join(unknown)}",
-                    "feeds": enabled})
+                    "error": f"unknown feed: {', '.join(unknown)}", "feeds": enabled})
+            disabled = [name for name in names if name not in enabled]
+            if disabled:
+                return json_response(HTTPStatus.CONFLICT, {
+                    "error": f"disabled feed: {', '.join(disabled)}", "hint": DISABLED_HINT,
+                    "not_polled": {name: {"health": FeedHealth.DISABLED, "hint": DISABLED_HINT}
+                                   for name in disabled}})
         watcher = _RunStartWatcher()
         task = state.start_run(RunRequest(trigger=RunTrigger.MANUAL, feed_names=names,
                                           due_only=False, sync_feeds=not state.feeds_synced),
@@ -388,12 +327,17 @@ class StatusApi:
                 return error_response(status, f"the fetch could not start: {error}")
         started = watcher.run_id.done()
         requested = list(names or enabled)
+        unclaimed = [name for name in requested if name not in watcher.claimed] \
+            if started else []
+        why = await self._query(functools.partial(why_not_polled, state.index, state.settings,
+                                                  unclaimed)) if unclaimed else {}
         return json_response(HTTPStatus.ACCEPTED, {
             "accepted": True, "run_id": watcher.run_id.result() if started else None,
             "feeds": requested,
             # Feeds another run is polling right now are left to it (they are leased).
-            "busy": [name for name in requested if name not in watcher.claimed] if started
-            else [],
+            "busy": [name for name in unclaimed if why[name] is FeedHealth.BUSY],
+            "not_polled": {name: {"health": health, "hint": not_polled_hint(name, health)}
+                           for name, health in why.items()},
             "status_url": "/api/status"})
 
     def _check_may_change(self, request: web.Request) -> None:
@@ -428,19 +372,6 @@ class _RunStartWatcher(SilentObserver):
         if not self.run_id.done():
             self.claimed = frozenset(names)
             self.run_id.set_result(run_id)
-
-
-def _query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    values = request.query.getall(name, [])
-    if not values:
-        return default
-    try:
-        value = int(values[-1])
-    except ValueError:
-        raise HttpError(HTTPStatus.BAD_REQUEST, f"{name}: not a whole number") from None
-    if not low <= value <= high:
-        raise HttpError(HTTPStatus.BAD_REQUEST, f"{name}: must be {low} to {high}")
-    return value
 
 
 async def _read_body(request: web.Request) -> bytes:
@@ -482,27 +413,6 @@ def _host_name(host_header: str) -> str:
     if host_header.startswith("["):
         return host_header[1:].split("]", 1)[0]
     return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
-
-
-def _explanation(kind: str) -> str:
-    try:
-        return FailureKind(kind).explanation
-    except ValueError:
-        return ""
-
-
-def _corpus_dir_problem(corpus_dir: Path) -> str | None:
-    """Why articles could not be written to the corpus folder now, if they could not."""
-    # The folder is created at the first write, so a missing one is fine when its nearest
-    # existing parent is writable.
-    folder = corpus_dir
-    while not folder.exists() and folder.parent != folder:
-        folder = folder.parent
-    if not folder.is_dir():
-        return f"corpus folder {corpus_dir}: {folder} is not a folder"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"corpus folder {corpus_dir}: {folder} is not writable"
-    return None
 
 
 def _page_policy(page: str) -> str:

@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from config.settings import Settings
-from ingest.console.feed_health import feed_health
+from ingest.console.feed_health import FeedVerdict, feed_verdict
 from ingest.console.logs import redact_secrets
-from ingest.records import RunState, RunTrigger
+from ingest.records import FeedHealth, RunState, RunTrigger
 from storage.database import utcnow
+from storage.entry_fates import ArticleCounts, FeedArticleHealth
 from storage.feeds import FeedState
 from storage.index import CorpusIndex
 from storage.rewrite import ArticleEvent
@@ -24,6 +25,25 @@ class StatusReport:
     runs: tuple[RunRow, ...]
     feeds: tuple[FeedState, ...]
     configured: frozenset[str]
+    articles: dict[str, FeedArticleHealth]  # per feed: stored and failed, last run and 24 h
+    disabled: frozenset[str] = frozenset()
+
+    def verdict(self, feed: FeedState) -> FeedVerdict:
+        return feed_verdict(feed, self.articles.get(feed.name),
+                            enabled=feed.name not in self.disabled)
+
+    def headline(self) -> str:
+        """How the feeds are, in one line: what the page's header badge says too."""
+        counts: dict[FeedHealth, int] = {}
+        for feed in self.feeds:
+            health = self.verdict(feed).health
+            counts[health] = counts.get(health, 0) + 1
+        if not counts:
+            return "no feeds polled yet"
+        order = [FeedHealth.FAILING, FeedHealth.SUSPENDED, FeedHealth.DISABLED,
+                 FeedHealth.BUSY, FeedHealth.NEW, FeedHealth.OK]
+        order += [health for health in FeedHealth if health not in order]
+        return ", ".join(f"{counts[health]} {health}" for health in order if health in counts)
     # What `reextract` runs did to stored articles (rewrites, new duplicates), by run.
     article_events: tuple[ArticleEvent, ...] = ()
 
@@ -36,7 +56,20 @@ def build_status(settings: Settings, index: CorpusIndex, runs: int) -> StatusRep
                                    if run.trigger == RunTrigger.REEXTRACT])
     return StatusReport(generated_at=utcnow(), articles_stored=index.article_count(),
                         runs=recent, feeds=states, configured=configured,
-                        article_events=tuple(events))
+                        article_events=tuple(events), articles=index.feed_article_health(),
+                        disabled=frozenset(feed.name for feed in settings.feeds
+                                           if not feed.enabled))
+
+
+def _counts_json(counts: ArticleCounts) -> dict[str, Any]:
+    return {"stored": counts.stored, "failed": counts.failed,
+            "failures_by_kind": dict(sorted(counts.failures_by_kind.items()))}
+
+
+def _articles_json(report: StatusReport, feed: FeedState) -> dict[str, Any]:
+    health = report.articles.get(feed.name) or FeedArticleHealth(ArticleCounts(),
+                                                                  ArticleCounts())
+    return {"last_run": _counts_json(health.last_run), "last_24h": _counts_json(health.last_day)}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -47,6 +80,7 @@ def status_as_json(report: StatusReport) -> dict[str, Any]:
     return {
         "generated_at": _iso(report.generated_at),
         "articles_stored": report.articles_stored,
+        "feeds_summary": report.headline(),
         "runs": [{
             "id": run.id, "trigger": run.trigger, "state": run.state,
             "started_at": _iso(run.started_at), "finished_at": _iso(run.finished_at),
@@ -62,7 +96,9 @@ def status_as_json(report: StatusReport) -> dict[str, Any]:
                 if event.run_id == run.id]} if run.trigger == RunTrigger.REEXTRACT else {}),
         } for run in report.runs],
         "feeds": [{
-            "name": feed.name, "url": redact_secrets(feed.url), "health": feed_health(feed),
+            "name": feed.name, "url": redact_secrets(feed.url),
+            "health": report.verdict(feed).health, "health_reason": report.verdict(feed).reason,
+            "hint": report.verdict(feed).hint or None, "articles": _articles_json(report, feed),
             "last_poll_at": _iso(feed.last_poll_at),
             "last_success_at": _iso(feed.last_success_at),
             "consecutive_failures": feed.consecutive_failures,
@@ -98,7 +134,8 @@ def _clip(text: str, width: int) -> str:
 def render_status(report: StatusReport, width: int = 80) -> str:
     """The status as plain text that fits in `width` columns."""
     now = report.generated_at
-    lines = [f"source-ingest status: {report.articles_stored} articles stored", ""]
+    lines = [f"source-ingest status: {report.articles_stored} articles stored; feeds: "
+             f"{report.headline()}", ""]
     lines.append("Recent runs")
     if not report.runs:
         lines.append("  no runs yet")
@@ -126,12 +163,17 @@ def render_status(report: StatusReport, width: int = 80) -> str:
     if not report.feeds:
         lines.append("  no feeds polled yet")
     for feed in report.feeds:
-        health = feed_health(feed)
+        verdict = report.verdict(feed)
         next_poll = "suspended" if feed.suspended else _ago(feed.next_poll_at, now)
         lines.append(_clip(
-            f"  {feed.name:20} {health:9} polled {_ago(feed.last_poll_at, now):9} "
+            f"  {feed.name:20} {verdict.health:9} polled {_ago(feed.last_poll_at, now):9} "
             f"ok {_ago(feed.last_success_at, now):9} next {next_poll}", width))
+        articles = report.articles.get(feed.name)
         details = [f"{feed.articles_stored} stored"]
+        if articles is not None:
+            last, day = articles.last_run, articles.last_day
+            details.append(f"last run {last.stored} stored, {last.failed} failed")
+            details.append(f"24 h {day.stored} stored, {day.failed} failed")
         if feed.consecutive_failures:
             details.append(f"{feed.consecutive_failures} failures in a row")
         if feed.last_error_kind:
@@ -139,7 +181,8 @@ def render_status(report: StatusReport, width: int = 80) -> str:
         lines.append(_clip("      " + "; ".join(details), width))
         if feed.extraction_degraded:
             lines.append(_clip(f"      extraction degraded: {feed.extraction_degraded}", width))
-        if feed.suspended:
-            lines.append(_clip(f"      resume with: source-ingest feeds resume {feed.name}",
-                               width))
+        if verdict.health is FeedHealth.FAILING and not feed.consecutive_failures:
+            lines.append(_clip(f"      {verdict.reason}", width))
+        if verdict.hint:
+            lines.append(_clip(f"      {verdict.hint}", width))
     return "\n".join(lines)

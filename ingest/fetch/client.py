@@ -32,6 +32,7 @@ from ingest.fetch.failures import (
     status_failure,
 )
 from ingest.fetch.netguard import check_url_host, guarded_transport
+from ingest.fetch.unresolved import UnresolvedHost, UnresolvedHosts
 from ingest.records import FailureKind, FetchResponse, IngestFailure, is_http_url
 from ingest.urls import without_credentials
 
@@ -94,6 +95,7 @@ class PageFetcher:
         self._clients: dict[PrivateAccess | None, httpx.AsyncClient] = {}
         self._all_hosts = asyncio.Semaphore(settings.max_concurrency)
         self._hosts = _HostSlots(settings.per_host_concurrency)
+        self._unresolved = UnresolvedHosts()
 
     async def __aenter__(self) -> PageFetcher:
         self._clients[None] = self._new_client(None)
@@ -155,7 +157,19 @@ class PageFetcher:
         access: PrivateAccess | None = None,
     ) -> FetchResponse:
         """GET `url`; a 200 (or other 2xx) with its body, or a 304 when the validators match.
-        `access`: the non-public addresses this fetch may reach (its feed's permission)."""
+        `access`: the non-public addresses this fetch may reach (its feed's permission).
+        A host that did not resolve fails its later URLs at once (`UnresolvedHosts`)."""
+        self._unresolved.refuse_known(url)
+        try:
+            return await self._fetch(url, allowed_types=allowed_types, etag=etag,
+                                     last_modified=last_modified, access=access)
+        except UnresolvedHost as failure:
+            self._unresolved.remember(failure)
+            raise
+
+    async def _fetch(self, url: str, *, allowed_types: Collection[str] | None,
+                     etag: str | None, last_modified: str | None,
+                     access: PrivateAccess | None) -> FetchResponse:
         if not self._clients:
             raise RuntimeError("PageFetcher.fetch called outside `async with PageFetcher(...)`")
         client = self._clients.get(access)

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import httpx
 
+from ingest.fetch.unresolved import UnresolvedHost
 from ingest.records import FailureKind, IngestFailure
 
 # Bounded: a URL's user information is short, and a message is cut before it is searched.
@@ -73,8 +74,11 @@ def failure_from_error(exc: httpx.HTTPError, url: httpx.URL) -> IngestFailure:
         return IngestFailure(FailureKind.TIMEOUT, f"{shown}: {type(exc).__name__}")
     if isinstance(exc, httpx.UnsupportedProtocol):
         return IngestFailure(FailureKind.INVALID_URL, f"{shown}: {reason}")
-    if _cause(exc, socket.gaierror) is not None:
-        return IngestFailure(FailureKind.DNS_ERROR, f"{shown}: {reason}")
+    gaierror = _cause(exc, socket.gaierror)
+    if gaierror is not None:
+        if gaierror.errno == socket.EAI_AGAIN:  # a resolver's hiccup: not the host's fault
+            return IngestFailure(FailureKind.DNS_ERROR, f"{shown}: {reason}")
+        return UnresolvedHost(url.host, f"{shown}: {reason}")
     if _cause(exc, ssl.SSLError) is not None:
         return IngestFailure(FailureKind.TLS_ERROR, f"{shown}: {reason}")
     return IngestFailure(FailureKind.CONNECTION_ERROR, f"{shown}: {reason}")

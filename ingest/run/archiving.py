@@ -19,7 +19,8 @@ def open_archive(settings: StorageSettings, writer: str) -> ArchiveWriter | None
                          max_file_bytes=settings.archive_file_bytes)
 
 
-def run_storage(settings: Settings, index: CorpusIndex, writer: str) -> Storage:
+def run_storage(settings: Settings, index: CorpusIndex, writer: str,
+                run_id: int | None = None) -> Storage:
     """Where and how one run stores articles; its archive is closed when the run ends."""
     dedupe = settings.dedupe
     return Storage(index=index, corpus_dir=settings.storage.corpus_dir, writer=writer,
@@ -27,7 +28,7 @@ def run_storage(settings: Settings, index: CorpusIndex, writer: str) -> Storage:
                    near_duplicate_threshold=dedupe.near_duplicate_threshold,
                    store_near_duplicates=dedupe.store_near_duplicates,
                    archive=open_archive(settings.storage, writer),
-                   extractor_version=extractor_version())
+                   extractor_version=extractor_version(), run_id=run_id)
 
 
 def store_request(settings: Settings, entry: FeedEntry, url: str, extraction: PageExtraction,

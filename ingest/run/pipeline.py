@@ -11,7 +11,6 @@ import contextlib
 import functools
 import logging
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,19 +19,29 @@ import httpx
 
 from config.settings import FeedSettings, Settings
 from ingest.fetch.client import Observe, PageFetcher
-from ingest.records import EntryOutcome, FailureKind, FeedEntry, IngestFailure, RunState, RunTrigger
+from ingest.records import (
+    EntryOutcome,
+    FailureKind,
+    FeedEntry,
+    FeedHealth,
+    IngestFailure,
+    RunState,
+    RunTrigger,
+)
 from ingest.run.archiving import run_storage, store_request
 from ingest.run.database_lane import DatabaseLane
 from ingest.run.extraction_health import refresh_after_poll
 from ingest.run.in_flight import PagesInFlight
 from ingest.run.observer import RunObserver, SilentObserver
 from ingest.run.poll_recorder import PollRecorder
+from ingest.run.run_tally import RunTally
 from ingest.run.schedule_plan import SchedulePlan
 from ingest.run.store import StoreRequest, store_batch
 from ingest.run.store_lane import StoreLane
 from ingest.run.topic_filter import rejection_reason
+from ingest.run.unclaimed import enabled_only, why_not_polled
 from ingest.run.worker_pool import ExtractionPool, cpu_cores
-from ingest.urls import normalize_url
+from ingest.urls import detail_without_url, normalize_url
 from storage.database import DatabaseError, utcnow
 from storage.feeds import SCHEDULED_CLAIM_BATCH, FeedState
 from storage.index import CorpusIndex
@@ -69,26 +78,8 @@ class RunSummary:
     failures_by_kind: dict[str, int]
     busy_feeds: tuple[str, ...]
     duration_seconds: float
-
-
-@dataclass
-class _RunTally:
-    """What one run did so far; owned by that run alone."""
-
-    run_id: int
-    outcomes: Counter[EntryOutcome] = field(default_factory=Counter)
-    failure_kinds: Counter[str] = field(default_factory=Counter)
-    feeds_polled: int = 0
-    entries_seen: int = 0
-
-    def counts(self) -> RunCounts:
-        outcomes = self.outcomes
-        return RunCounts(
-            feeds_polled=self.feeds_polled, entries_seen=self.entries_seen,
-            articles_stored=outcomes[EntryOutcome.STORED],
-            duplicates=outcomes[EntryOutcome.DUPLICATE],
-            near_duplicates=outcomes[EntryOutcome.NEAR_DUPLICATE],
-            filtered=outcomes[EntryOutcome.FILTERED], failures=sum(self.failure_kinds.values()))
+    # Feeds asked for by name and not polled, and why: disabled, suspended or busy.
+    not_polled: dict[str, FeedHealth] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,7 +90,7 @@ class _RunContext:
     fetcher: PageFetcher
     writer: WriterIdentity
     observer: RunObserver
-    tally: _RunTally
+    tally: RunTally
     policy: SchedulePlan
     extraction: ExtractionPool
     stores: StoreLane[StoreRequest]
@@ -146,16 +137,20 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
     names = request.feed_names
     if names is None and not request.due_only:
         names = tuple(feed.name for feed in settings.feeds if feed.enabled)
+    # A disabled feed asked for by name is not polled: it is reported as disabled.
+    claimable = None if names is None else enabled_only(settings, names)
     claimed = await database.call(
-        index.claim_feeds, writer.tag, now, settings.schedule.lease_seconds, names=names,
+        index.claim_feeds, writer.tag, now, settings.schedule.lease_seconds, names=claimable,
         due_only=request.due_only, limit=_claim_batch(settings) if request.due_only else None)
     claimed_names = {state.name for state in claimed}
-    busy = tuple(name for name in names or () if name not in claimed_names) \
+    unclaimed = tuple(name for name in names or () if name not in claimed_names) \
         if not request.due_only else ()
+    not_polled = await database.call(why_not_polled, index, settings, unclaimed)
+    busy = tuple(name for name, why in not_polled.items() if why is FeedHealth.BUSY)
     if not claimed and request.trigger is RunTrigger.SCHEDULE:
         return None
     run_id = await database.call(index.start_run, request.trigger, writer.tag, now)
-    tally = _RunTally(run_id=run_id)
+    tally = RunTally(run_id=run_id)
     log.info("run started", extra={"event": "run_started", "run_id": run_id,
                                    "trigger": request.trigger, "feeds": len(claimed),
                                    "busy_feeds": list(busy)})
@@ -166,7 +161,7 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
     in_hand: set[str] = set()
     state = RunState.INTERRUPTED
     extraction = ExtractionPool(limits=settings.limits)
-    storage = run_storage(settings, index, writer.tag)
+    storage = run_storage(settings, index, writer.tag, run_id)
     stores: StoreLane[StoreRequest] = StoreLane(functools.partial(store_batch, storage))
     # A scheduled run claims again when half its batch is done, and a poll is done once
     # recorded: its recorder writes as soon as half a batch waits. With the 50 ms wait for a
@@ -207,7 +202,8 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
             await database.call(index.finish_run, run_id, tally.counts(), state, utcnow())
     summary = RunSummary(run_id=run_id, trigger=request.trigger, state=state,
                          counts=tally.counts(), failures_by_kind=dict(tally.failure_kinds),
-                         busy_feeds=busy, duration_seconds=time.monotonic() - started)
+                         busy_feeds=busy, duration_seconds=time.monotonic() - started,
+                         not_polled=not_polled)
     log.info("run finished", extra={"event": "run_finished", "run_id": run_id, "state": state,
                                     **tally.counts().__dict__,
                                     "failures_by_kind": dict(tally.failure_kinds),
@@ -433,14 +429,16 @@ async def _record_entry_failure(context: _RunContext, feed: FeedSettings, entry:
                                 failure: IngestFailure) -> EntryOutcome:
     outcome = EntryOutcome.RETRY if failure.kind.is_transient else EntryOutcome.FAILED
     context.tally.failure_kinds[failure.kind.value] += 1
+    detail = detail_without_url(failure.detail, entry.url)
     index = context.index
     await context.database.call(index.record_failure, context.tally.run_id, feed.name,
                                 entry.url, failure.kind.value, failure.detail, utcnow())
     await context.database.call(index.record_entry, feed.name, entry.key, _normal(entry.url),
-                                outcome, failure_kind=failure.kind.value)
+                                outcome, failure_kind=failure.kind.value,
+                                run_id=context.tally.run_id, failure_detail=detail)
     log.warning("article failed", extra={"event": "article_failed", "feed": feed.name,
                                          "url": entry.url, "kind": failure.kind.value,
-                                         "detail": failure.detail})
+                                         "detail": detail})
     return outcome
 
 
@@ -479,7 +477,7 @@ async def _fetch_and_store(context: _RunContext, feed: FeedSettings, entry: Feed
     article = extraction.article
     assert article is not None
     reason = rejection_reason((context.settings.filters, feed.filters), article.title,
-                              article.text)
+                              article.text, article.language)
     if reason is not None:
         log.info("article filtered out", extra={"event": "article_filtered", "feed": feed.name,
                                                 "url": entry.url, "reason": reason})
@@ -492,7 +490,8 @@ async def _fetch_and_store(context: _RunContext, feed: FeedSettings, entry: Feed
 async def _settle(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
                   outcome: EntryOutcome, sequence: int | None = None) -> EntryOutcome:
     await context.database.call(context.index.record_entry, feed.name, entry.key,
-                                _normal(entry.url), outcome, sequence=sequence)
+                                _normal(entry.url), outcome, sequence=sequence,
+                                run_id=context.tally.run_id)
     log.info(f"article {outcome}", extra={"event": f"article_{outcome}", "feed": feed.name,
                                          "url": entry.url, "of": sequence})
     return outcome

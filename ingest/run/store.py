@@ -30,6 +30,7 @@ from storage.corpus import corpus_file_name, sync_corpus_directory, write_corpus
 from storage.database import DatabaseError
 from storage.entries import EntryRecord
 from storage.index import CorpusIndex
+from storage.search import SearchText
 
 if TYPE_CHECKING:
     from ingest.dedupe.near_duplicates import TextSignature
@@ -66,6 +67,7 @@ class Storage:
     def close(self) -> None:
         if self.archive is not None:
             self.archive.close()
+    run_id: int | None = None  # recorded with each entry it settles
 
 
 # What storing one request came to: stored, duplicate or near duplicate, or the exception (an
@@ -154,13 +156,17 @@ def _write_and_complete(storage: Storage, requests: list[StoreRequest],
     index = storage.index
     sequences: dict[int, int] = {}
     results: dict[int, StoreResult] = {}
+    unwritten: list[int] = []
     for i, (sequence, file_name) in zip(accepted, reserved, strict=True):
         failure = _write(storage, sequence, file_name, requests[i].article,
                          sync_directory=False)
         if failure is not None:
             results[i] = failure
+            unwritten.append(sequence)
         else:
             sequences[i] = sequence
+    if unwritten:
+        index.give_back_sequences(unwritten)
     archived = _archive(storage, requests, sequences, results)
     if sequences:
         sync_corpus_directory(storage.corpus_dir)
@@ -183,10 +189,11 @@ def _write_and_complete(storage: Storage, requests: list[StoreRequest],
             outcome = EntryOutcome(verdict.decision.value)
         results[i] = outcome
         records.append(EntryRecord(request.feed, request.entry_key, request.entry_url,
-                                   outcome, sequence))
+                                   outcome, sequence, storage.run_id))
         recorded.append(request)
     index.complete_articles([(sequences[i], requests[i].feed) for i in sorted(sequences)],
-                            records, archived)
+                            records, archived, [_search_text(sequences[i], requests[i].article)
+                                                for i in sorted(sequences)])
     return results, list(zip(recorded, records, strict=True))
 
 
@@ -249,7 +256,7 @@ def _new_article(storage: Storage, request: StoreRequest) -> NewArticle:
                       title=article.title, published=article.published,
                       signature=signature.values if signature else None,
                       bands=signature.bands if signature else (),
-                      signals=_signals(storage, article))
+                      signals=_signals(storage, article), language=article.language)
 
 
 def _signals(storage: Storage, article: Article) -> ArticleSignals:
@@ -321,11 +328,13 @@ def _store_alone(storage: Storage, request: StoreRequest) -> EntryOutcome:
             title=article.title, published=article.published, writer=storage.writer,
             file_name_for=corpus_file_name,
             signature=signature.values if signature else None,
-            bands=signature.bands if signature else (), signals=_signals(storage, article))
+            bands=signature.bands if signature else (), signals=_signals(storage, article),
+            language=article.language)
     except DuplicateArticle as duplicate:
         return _settle(storage, request, EntryOutcome.DUPLICATE, duplicate.sequence)
     failure = _write(storage, sequence, file_name, article, sync_directory=True)
     if failure is not None:
+        index.give_back_sequences([sequence])
         raise failure
     results: dict[int, StoreResult] = {}
     archived = _archive(storage, [request], {0: sequence}, results)
@@ -333,9 +342,14 @@ def _store_alone(storage: Storage, request: StoreRequest) -> EntryOutcome:
     if isinstance(failed, Exception):
         raise failed
     index.complete_article(sequence, request.feed, request.entry_key, request.entry_url,
-                           archived.get(sequence))
+                           archived.get(sequence), storage.run_id,
+                           _search_text(sequence, article))
     _log_outcome(request, EntryOutcome.STORED, sequence)
     return EntryOutcome.STORED
+
+
+def _search_text(sequence: int, article: Article) -> SearchText:
+    return SearchText(sequence=sequence, title=article.title, text=article.text)
 
 
 def _write(storage: Storage, sequence: int, file_name: str, article: Article, *,
@@ -353,7 +367,7 @@ def _write(storage: Storage, sequence: int, file_name: str, article: Article, *,
 def _settle(storage: Storage, request: StoreRequest, outcome: EntryOutcome,
             sequence: int | None) -> EntryOutcome:
     storage.index.record_entry(request.feed, request.entry_key, request.entry_url, outcome,
-                               sequence=sequence)
+                               sequence=sequence, run_id=storage.run_id)
     _log_outcome(request, outcome, sequence)
     return outcome
 

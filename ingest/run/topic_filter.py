@@ -68,11 +68,18 @@ def article_matches_all(rule_sets: Iterable[FilterRules], title: str, text: str)
     return rejection_reason(rule_sets, title, text) is None
 
 
-def rejection_reason(rule_sets: Iterable[FilterRules], title: str, text: str) -> str | None:
-    """None when the article passes every rule set, else one line saying which rule dropped it."""
+def rejection_reason(rule_sets: Iterable[FilterRules], title: str, text: str,
+                     language: str | None = None) -> str | None:
+    """None when the article passes every rule set, else one line saying which rule dropped it.
+    `language` is the detected one: a rule set's `languages` keeps only those (not unknown)."""
     views: _Views | None = None
     for rules in rule_sets:
         if rules.is_empty:
+            continue
+        if rules.languages and language not in rules.languages:
+            return (f"language {language or 'unknown'} is not one of "
+                    f"{', '.join(rules.languages)}")
+        if not rules.include and not rules.exclude:
             continue
         compiled = _compiled(rules)
         if views is None:

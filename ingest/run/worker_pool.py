@@ -404,12 +404,14 @@ def build_article(feed: FeedSettings, entry: FeedEntry, html: str, page_url: str
     if not text:
         raise IngestFailure(FailureKind.NO_ARTICLE_TEXT, f"nothing extracted from {page_url}")
     published: date | None = entry.published or extracted.published
+    from ingest.extract.language import detect_language
     from ingest.run.extraction_health import summary_found
 
     return Article(feed_name=feed.name, url=page_url,
                    title=storable_text(entry.title or extracted.title),
                    text=text, published=published, content_hash=content_hash(text),
-                   method=extracted.method, summary_found=summary_found(summary, text))
+                   method=extracted.method, summary_found=summary_found(summary, text),
+                   language=detect_language(text))
 
 
 def _plain_summary(summary_html: str) -> str:

@@ -185,3 +185,26 @@ def test_python_dash_m_ingest_runs_the_same_command(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "fetch" in result.stdout and "status" in result.stdout
+
+
+def test_missing_postgresql_driver_names_the_extra_to_install(tmp_path: Path) -> None:
+    # A Python without psycopg (the README's plain install): a stub that fails to import.
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    (stubs / "psycopg.py").write_text(
+        'raise ModuleNotFoundError("No module named \'psycopg\'", name="psycopg")\n',
+        encoding="utf-8")
+    config = write_config(
+        tmp_path / "c.toml", database_url="postgresql+psycopg://ingest:pw@127.0.0.1:1/x",
+        corpus_dir=tmp_path / "seeds", feeds=[("a", "http://127.0.0.1:1/feed")])
+    for command in (["status"], ["db", "current"]):
+        result = run_cli("--config", str(config), *command, cwd=tmp_path,
+                         env={"PYTHONPATH": str(stubs)})
+        assert result.returncode == 3, result.stderr
+        assert "pip install -e '.[postgres]'" in result.stderr
+        assert "Traceback" not in result.stderr and "pw@" not in result.stderr
+
+
+def test_version_is_printed(tmp_path: Path) -> None:
+    result = run_cli("--version", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith("source-ingest, version ")

@@ -309,7 +309,7 @@ def test_manual_fetch_needs_the_token_and_validates_feed_names(tmp_path: Path) -
             auth = {"Authorization": f"Bearer {TOKEN}"}
             unknown = httpx.post(url, json={"feeds": ["world", "nope"]}, headers=auth)
             assert unknown.status_code == 400
-            assert unknown.json()["error"] == "unknown or disabled feed: nope"
+            assert unknown.json()["error"] == "unknown feed: nope"
             assert sorted(unknown.json()["feeds"]) == ["broken", "world"]
             assert httpx.post(url, content=b"feeds=world", headers={
                 **auth, "Content-Type": "application/x-www-form-urlencoded"}).status_code == 415
@@ -339,3 +339,27 @@ def test_manual_fetch_needs_the_token_and_validates_feed_names(tmp_path: Path) -
         assert took < 10
         assert service.process.returncode == 0, service.stderr
         assert TOKEN not in service.stderr
+
+
+def test_entries_are_listed_with_their_fate_and_paged(open_service: ServiceProcess) -> None:
+    base = open_service.base
+    first = httpx.get(f"{base}/api/entries", params={"limit": 1}).json()
+    second = httpx.get(f"{base}/api/entries",
+                       params={"limit": 1, "offset": first["next_offset"]}).json()
+    stored = httpx.get(f"{base}/api/entries", params={"state": "stored"}).json()
+    assert len(first["entries"]) == 1 and len(second["entries"]) == 1
+    assert first["entries"][0]["url"] != second["entries"][0]["url"]
+    assert {entry["feed"] for entry in stored["entries"]} == {"world"}
+    assert all(entry["file_name"] and entry["title"] for entry in stored["entries"])
+    assert stored["next_offset"] is None
+    found = httpx.get(f"{base}/api/entries", params={"search": "Red Cross forensic"}).json()
+    assert [entry["title"] for entry in found["entries"]] == [ASSEMBLY.title]
+    bad = httpx.get(f"{base}/api/entries", params={"state": "lost"})
+    assert bad.status_code == 400 and "state" in bad.json()["error"]
+
+
+def test_metrics_count_each_feeds_articles_and_health(open_service: ServiceProcess) -> None:
+    text = httpx.get(f"{open_service.base}/metrics").text
+    assert 'source_ingest_feed_articles{feed="world",window="24h",outcome="stored"} 2' in text
+    assert 'source_ingest_feed_health{feed="world",health="ok"} 1' in text
+    assert 'source_ingest_feed_health{feed="broken",health="failing"} 1' in text

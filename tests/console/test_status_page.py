@@ -85,3 +85,36 @@ def test_fetch_now_asks_for_the_token_then_starts_a_run(service_with_token: Serv
         finally:
             browser.close()
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+@pytest.mark.timeout(120)
+def test_page_fits_a_phone_has_a_page_per_feed_and_a_search_box(
+        service_with_token: ServiceProcess, tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="playwright is not installed (test extra)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS[1:])
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844},
+                                    device_scale_factor=3, is_mobile=True, has_touch=True)
+            page.goto(f"{service_with_token.base}/")
+            page.wait_for_selector('#feeds tr[data-feed="broken"]')
+            # Nothing wider than the phone: tables scroll inside their cards.
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            # The header tells that a feed fails, not "healthy".
+            assert page.text_content("#health") == "1 of 2 feeds failing"
+            page.click('#feeds tr[data-feed="world"] a')
+            page.wait_for_selector('#feed-entries tr[data-state="stored"]')
+            assert page.is_visible("#feed-view")
+            entries = page.text_content("#feed-entries") or ""
+            assert "/news/1.html" in entries and "/news/2.html" in entries
+            assert "last run 2 stored, 0 failed" in (page.text_content("#feed-counts") or "")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.fill("#search", "Red Cross")
+            page.click("#search-form button")
+            page.locator("#search-results a", has_text=ASSEMBLY.title).wait_for()
+            assert MISSING.title not in (page.text_content("#search-results") or "")
+            page.screenshot(path=str(SCREENSHOT.with_name("source-ingest-phone.png")),
+                            full_page=True)
+        finally:
+            browser.close()

@@ -780,3 +780,32 @@ def test_a_host_slot_is_dropped_once_no_request_holds_or_waits_for_it() -> None:
         return [held, len(slots._slots)]
 
     assert asyncio.run(scenario()) == [1, 0]
+
+
+def test_a_host_that_does_not_resolve_fails_its_other_urls_without_a_lookup() -> None:
+    calls: list[str] = []
+    unknown = _raising(httpx.ConnectError, "dns", socket.gaierror(socket.EAI_NONAME, "unknown"))
+
+    def resolver(request: httpx.Request) -> httpx.Response:
+        calls.append(str(request.url))
+        if request.url.host == "gone.example":
+            return unknown(request)
+        return httpx.Response(200, html=HTML)
+
+    async def three_pages() -> list[IngestFailure | FetchResponse]:
+        results: list[IngestFailure | FetchResponse] = []
+        async with PageFetcher(SETTINGS, transport=httpx.MockTransport(resolver)) as fetcher:
+            for url in ("https://gone.example/1", "https://gone.example/2",
+                        "https://fine.example/3"):
+                try:
+                    results.append(await fetcher.fetch(url))
+                except IngestFailure as failure:
+                    results.append(failure)
+        return results
+
+    first, second, third = asyncio.run(three_pages())
+    assert isinstance(first, IngestFailure) and first.kind is FailureKind.DNS_ERROR
+    assert isinstance(second, IngestFailure) and second.kind is FailureKind.DNS_ERROR
+    assert "gone.example did not resolve earlier in this run" in second.detail
+    assert isinstance(third, FetchResponse) and third.status == 200
+    assert calls == ["https://gone.example/1", "https://fine.example/3"]

@@ -194,3 +194,28 @@ def test_a_stopped_waiter_still_has_its_outcome_counted() -> None:
     asyncio.run(scenario())
 
     assert counted == ["stored"]
+
+
+def test_a_failed_write_does_not_use_up_a_sequence_number(
+        index: CorpusIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.run.store as store
+
+    original = store.write_corpus_file
+    broken = {"on": True}
+
+    def full_disk(corpus_dir: Path, file_name: str, published: object, text: str,
+                  writer: str, **kwargs: object) -> Path:
+        if broken["on"]:
+            raise OSError(28, "No space left on device")
+        return original(corpus_dir, file_name, published, text, writer,  # type: ignore[arg-type]
+                        **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "write_corpus_file", full_disk)
+    storage = _storage(index, tmp_path / "seeds")
+    failed = store_batch(storage, [_request("a", WIRE), _request("b", OTHER)])
+    assert all(isinstance(result, IngestFailure) for result in failed)
+    broken["on"] = False
+    assert store_batch(storage, [_request("a", WIRE), _request("b", OTHER)]) == [
+        "stored", "stored"]
+    names = sorted(path.name for path in (tmp_path / "seeds").glob("*.txt"))
+    assert [name[:4] for name in names] == ["000_", "001_"]

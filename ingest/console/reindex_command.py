@@ -1,0 +1,35 @@
+"""`source-ingest reindex`: rebuild the index from the corpus files."""
+
+from __future__ import annotations
+
+import click
+
+from ingest.console.cli_support import EXIT_DATABASE, EXIT_PROBLEMS, cli_index, cli_settings, fail
+from storage.database import DatabaseError
+
+
+@click.command()
+@click.pass_context
+def reindex(ctx: click.Context) -> None:
+    """Rebuild the index from the corpus files (sequence from the name, hash from the text,
+    date from the header). Safe to run again or to interrupt: files already indexed are left
+    alone. Run it while nothing else writes to this corpus."""
+    from ingest.run.reindex import reindex_corpus
+
+    settings = cli_settings(ctx)
+    index = cli_index(settings)
+    corpus_dir = settings.storage.corpus_dir
+    try:
+        report = reindex_corpus(index, corpus_dir)
+    except DatabaseError as exc:
+        fail(f"database error: {exc}", EXIT_DATABASE)
+        return
+    finally:
+        index.close()
+    for problem in report.problems:
+        click.echo(f"left out: {problem}")
+    click.echo(f"{corpus_dir}: {report.files_seen} files, {report.added} added to the index, "
+               f"{report.already_indexed} already in it, {report.made_searchable} made "
+               f"searchable")
+    if report.problems:
+        raise SystemExit(EXIT_PROBLEMS)

