@@ -41,8 +41,8 @@ def fate_as_json(fate: EntryFate) -> dict[str, Any]:
 
 def render_fate(fate: EntryFate, width: int) -> list[str]:
     when = fate.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
-    head = f"{when} {fate.feed:16} {fate.state:14} {fate.url or '(no link)'}"
-    lines = [head[:width]]
+    # The URL is never cut: it is what the line is about (a terminal wraps it instead).
+    lines = [f"{when} {fate.feed:16} {fate.state:14} {fate.url or '(no link)'}"]
     if fate.failure_kind:
         detail = f"    {fate.failure_kind}: {fate.failure_detail or ''}"
         if fate.attempts > 1:

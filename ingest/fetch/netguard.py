@@ -23,6 +23,7 @@ import httpx
 
 from config.settings import PrivateAccess
 from ingest.fetch.pool import ConnectionPool
+from ingest.fetch.unresolved import SharedLookups
 from ingest.records import FailureKind, IngestFailure
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -104,7 +105,9 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     ) -> None:
         self._allow_private = allow_private
         self._access = access
-        self._resolve = resolver
+        # One lookup for a host's requests that start together, none again for a host that
+        # does not exist (ingest/fetch/unresolved.py).
+        self._resolve = SharedLookups(resolver)
         self._inner = inner if inner is not None else httpcore.AnyIOBackend()
 
     async def connect_tcp(

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest.dedupe.near_duplicates import text_signature
-from ingest.dedupe.normalize import content_hash
+from ingest.records import content_hash
 from storage.adopt import AdoptedArticle
 from storage.corpus import CorpusFormatError, is_corpus_file_name, read_corpus_file
 from storage.index import CorpusIndex

@@ -4,11 +4,15 @@ from busy ones, with the command that helps."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import shlex
+import subprocess
 from datetime import date
 from pathlib import Path
 
-from tests.cli_runner import run_cli, write_config
+from tests.cli_runner import command, environment, run_cli, write_config
 from tests.loopback import LoopbackSite, Route, serve_site
 from tests.newsfixtures import FakeStory, news_page, rss_feed
 
@@ -167,3 +171,36 @@ def test_invalid_css_selector_is_a_config_error_naming_the_key(tmp_path: Path,
     result = run_cli("--config", str(config), "status", cwd=tmp_path)
     assert result.returncode == 2
     assert "feeds[0].extraction.keep[1]: invalid CSS selector 'article >'" in result.stderr
+
+
+def test_export_streams_stored_articles_resumably_as_jsonl_and_csv(tmp_path: Path,
+                                                                   sqlite_url: str) -> None:
+    with serve_site() as site:
+        serve_feeds(site)
+        config = write_config(tmp_path / "c.toml", database_url=sqlite_url,
+                              corpus_dir=tmp_path / "corpus",
+                              feeds=[("good", site.url("/good.xml")),
+                                     ("broken", site.url("/broken.xml"))])
+        assert run_cli("--config", str(config), "fetch", cwd=tmp_path).returncode == 0
+    records = [json.loads(line) for line in run_cli(
+        "--config", str(config), "export", "--format", "jsonl", cwd=tmp_path).stdout.splitlines()]
+    assert [record["sequence"] for record in records] == [0, 1, 2]
+    texts = {path.name: path.read_text(encoding="utf-8") for path in
+             (tmp_path / "corpus").glob("*.txt")}
+    for record in records:
+        assert set(record) == {"sequence", "file_name", "content_hash", "url", "feed", "title",
+                               "published", "language", "fetched_at", "text"}
+        assert texts[record["file_name"]].endswith(record["text"])
+        assert record["language"] == "en" and record["url"].startswith("http://127.0.0.1")
+    later = run_cli("--config", str(config), "export", "--after", "0", "--feed", "good",
+                    cwd=tmp_path)
+    assert [json.loads(line)["sequence"] for line in later.stdout.splitlines()] == [
+        record["sequence"] for record in records[1:] if record["feed"] == "good"]
+    as_csv = list(csv.DictReader(io.StringIO(run_cli(
+        "--config", str(config), "export", "--format", "csv", cwd=tmp_path).stdout)))
+    assert [row["text"] for row in as_csv] == [record["text"] for record in records]
+    piped = subprocess.run(" ".join([*map(shlex.quote, command(
+        "--config", str(config), "export")), "|", "head", "-1"]), shell=True, cwd=tmp_path,
+        capture_output=True, text=True, env=environment(), timeout=60)
+    assert json.loads(piped.stdout)["sequence"] == 0
+    assert "Traceback" not in piped.stderr

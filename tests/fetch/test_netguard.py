@@ -296,3 +296,27 @@ def test_tls_is_verified_against_the_url_host_name_not_the_checked_address() -> 
     body, _ = asyncio.run(scenario())
 
     assert body == b"hello"
+
+
+def test_urls_of_a_host_that_does_not_exist_cost_one_lookup_together_or_later() -> None:
+    calls: list[str] = []
+
+    async def slow_missing(host: str, port: int) -> list[str]:
+        calls.append(host)
+        await asyncio.sleep(0.05)  # the other requests start while this lookup runs
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    async def scenario() -> list[object]:
+        transport = guarded_transport(allow_private=False, limits=LIMITS, resolver=slow_missing)
+        async with PageFetcher(FetchSettings(retries=0), transport=transport) as fetcher:
+            together = await asyncio.gather(
+                *(fetcher.fetch(f"http://gone.example/{n}") for n in range(5)),
+                return_exceptions=True)
+            later = await asyncio.gather(fetcher.fetch("http://gone.example/late"),
+                                         return_exceptions=True)
+            return [*together, *later]
+
+    results = asyncio.run(scenario())
+    assert all(isinstance(result, IngestFailure) and result.kind is FailureKind.DNS_ERROR
+               for result in results)
+    assert calls == ["gone.example"]
