@@ -58,6 +58,11 @@ class EntryFate:
     file_name: str | None
     updated_at: datetime
     run_id: int | None
+    # A stored article's extraction signals: its language, the method that found the text,
+    # its length (None for other entries, or before they were recorded).
+    language: str | None = None
+    method: str | None = None
+    text_length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,8 @@ class EntryFateRows(Database):
         if query.since is not None:
             conditions.append(entries.c.updated_at >= query.since)
         conditions.extend(_state_conditions(query.state, max_attempts))
-        statement = (select(entries, articles.c.title, articles.c.file_name)
+        statement = (select(entries, articles.c.title, articles.c.file_name,
+                            articles.c.language, articles.c.method, articles.c.text_length)
                      .outerjoin(articles, and_(articles.c.sequence == entries.c.article_sequence,
                                                entries.c.status == EntryOutcome.STORED))
                      .where(and_(*conditions))
@@ -147,7 +153,8 @@ class EntryFateRows(Database):
                     found[row.sequence] = EntryFate(
                         feed=row.feed, url=row.url or None, state="stored", failure_kind=None,
                         failure_detail=None, attempts=1, sequence=row.sequence,
-                        title=row.title, file_name=row.file_name,
+                        title=row.title, file_name=row.file_name, language=row.language,
+                        method=row.method, text_length=row.text_length,
                         updated_at=as_utc(row.fetched_at) or utcnow(), run_id=None)
         ordered = [found[sequence] for sequence in ranked if sequence in found]
         return ordered[query.offset:query.offset + query.limit]
@@ -173,4 +180,5 @@ def _fate(row: Any, max_attempts: int) -> EntryFate:
     return EntryFate(feed=row.feed, url=row.url, state=state, failure_kind=row.failure_kind,
                      failure_detail=row.failure_detail, attempts=row.attempts,
                      sequence=row.article_sequence, title=row.title, file_name=row.file_name,
+                     language=row.language, method=row.method, text_length=row.text_length,
                      updated_at=as_utc(row.updated_at) or utcnow(), run_id=row.run_id)

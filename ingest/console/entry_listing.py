@@ -35,7 +35,8 @@ def fate_as_json(fate: EntryFate) -> dict[str, Any]:
     return {"feed": fate.feed, "url": fate.url, "state": fate.state,
             "failure_kind": fate.failure_kind, "failure_detail": fate.failure_detail,
             "attempts": fate.attempts, "sequence": fate.sequence, "title": fate.title,
-            "file_name": fate.file_name, "run_id": fate.run_id,
+            "file_name": fate.file_name, "run_id": fate.run_id, "language": fate.language,
+            "method": fate.method, "text_length": fate.text_length,
             "updated_at": fate.updated_at.isoformat(timespec="seconds")}
 
 
@@ -49,7 +50,11 @@ def render_fate(fate: EntryFate, width: int) -> list[str]:
             detail += f" (attempt {fate.attempts})"
         lines.append(detail[:width])
     elif fate.file_name:
-        lines.append(f"    {fate.file_name} {fate.title or ''}"[:width])
+        signals = ", ".join(str(value) for value in (
+            fate.language, fate.method,
+            f"{fate.text_length} chars" if fate.text_length is not None else None) if value)
+        lines.append(f"    {fate.file_name} {fate.title or ''}"
+                     f"{f' ({signals})' if signals else ''}"[:width])
     elif fate.sequence is not None:
         lines.append(f"    of article {fate.sequence}"[:width])
     return lines

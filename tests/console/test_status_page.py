@@ -108,6 +108,7 @@ def test_page_fits_a_phone_has_a_page_per_feed_and_a_search_box(
             assert page.is_visible("#feed-view")
             entries = page.text_content("#feed-entries") or ""
             assert "/news/1.html" in entries and "/news/2.html" in entries
+            assert "en · main · " in entries and " chars" in entries  # extraction signals
             assert "last run 2 stored, 0 failed" in (page.text_content("#feed-counts") or "")
             assert page.evaluate("document.documentElement.scrollWidth") <= 390
             page.fill("#search", "Red Cross")

@@ -95,6 +95,9 @@ def test_feed_whose_articles_mostly_fail_is_failing_with_counts(tmp_path: Path,
     assert states == ["failed", "failed", "failed", "stored"]
     stored = next(item for item in failed_json if item["state"] == "stored")
     assert stored["file_name"].endswith(".txt") and stored["title"]
+    # Its extraction signals: language, method and length.
+    assert stored["language"] == "en" and stored["method"] == "main"
+    assert stored["text_length"] > 100
 
 
 def test_suspended_and_disabled_feeds_are_not_called_busy(tmp_path: Path,
