@@ -47,9 +47,14 @@ ETAGGED = _story("etagged", "A feed whose ETag is not ASCII")
 WITH_CREDENTIALS = _story("credentials", "A link with a password in it")
 
 
-def _attribute_bomb(salt: int) -> bytes:
-    # lexbor's parse is quadratic in one element's attributes: minutes for 300,000.
-    return (b"<html><body><div " + b" ".join(b"a%d_%d=1" % (salt, i) for i in range(300_000))
+def _slow_page(salt: int) -> bytes:
+    # Under the tag bound, and quadratic in lexbor's parse: 20 s or more for 120,000 levels.
+    return (b"<html><body><p>%d</p>" % salt + b"<div>" * 120_000 + b"x" + b"</div>" * 120_000)
+
+
+def _attribute_bomb() -> bytes:
+    # 300,000 attributes on one element: minutes of parsing, refused before it.
+    return (b"<html><body><div " + b" ".join(b"a%d=1" % i for i in range(300_000))
             + b"><p>never read</p></div></body></html>")
 
 
@@ -78,17 +83,19 @@ def _serve_hostile_site(site: LoopbackSite) -> dict[str, str]:
     # Class 1: the sniffer's old backtracking input; pages that parse for minutes.
     site.set("/sniffer.xml", Route(b"<!---->" * 290 + b"<p>", content_type="text/xml"))
     for n in range(4):
-        site.set(f"/slow/{n}", Route(_attribute_bomb(n)))
+        site.set(f"/slow/{n}", Route(_slow_page(n)))
     site.set("/slow.xml", Route(_items([("slow-0", "s0", site.url("/slow/0")),
                                         ("slow-1", "s1", site.url("/slow/1"))]),
                                 content_type=rss))
     # Class 2: a page of a million tiny paragraphs (8 MB, under the size cap).
     site.set("/tags/1", Route(b"<html><body>" + b"<p>a</p>" * 1_000_000 + b"</body></html>"))
+    site.set("/attributes/1", Route(_attribute_bomb()))
     # Class 3: characters that cannot be stored; a codec browsers do not know.
     site.set("/dated/1", Route(news_page(DATED).encode()))
     site.set("/unicode.xml", Route(_items([
         ("u-1", "Lone &#xD800; surrogate", site.url("/tags/1")),
         ("u-2", "NUL &#0; in a title", site.url("/dated/1")),
+        ("u-3", "attributes", site.url("/attributes/1")),
     ], extra="<pubDate>2024-02-32</pubDate>"), content_type=f"{rss}; charset=utf-7"))
     # Class 4: a truncated gzip page; a 304 nobody asked for; a non-ASCII ETag; a long key.
     site.set("/gz/1", Route(gzip.compress(news_page(CONTROL_B).encode())[:600],
@@ -189,7 +196,7 @@ def test_the_control_feed_is_stored_within_one_poll_while_hostile_input_is_proce
             # Every hostile input has been met by now, some of them at several polls.
             _wait_for(lambda: all(site.hit_count(path) >= 1 for path in (
                 "/amplified", "/credentials/1", "/gz/1", "/etag/1", "/tags/1", "/dated/1",
-                "/not-modified.xml", "/sniffer.xml")), 60)
+                "/attributes/1", "/not-modified.xml", "/sniffer.xml")), 60)
             time.sleep(DEADLINE + 2)
         finally:
             service.send_signal(signal.SIGTERM)
