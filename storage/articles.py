@@ -216,13 +216,17 @@ class ArticleRows(EntryRows):
         holders: dict[str, HashHolder] = {}
         banded: dict[str, dict[int, bytes]] = {}
         unique_hashes, unique_bands = sorted(set(hashes)), sorted(set(bands))
+        # Bands before hashes: on PostgreSQL (read committed) each statement sees what was
+        # committed before it, and an article's row and bands commit together. Read the
+        # other way, a replica's article committed between the two reads showed its bands
+        # but not its hash, and the same text was recorded as a near duplicate.
         with self._transaction() as conn:
-            for chunk in in_chunks(unique_hashes):
-                for row in conn.execute(_ARTICLES_WITH_HASHES, {"p_hashes": chunk}):
-                    holders[row.content_hash] = HashHolder(row.sequence, row.state, row.writer)
             for chunk in in_chunks(unique_bands):
                 for row in conn.execute(_BANDED_SIGNATURES, {"p_bands": chunk}):
                     banded.setdefault(row.band, {})[row.sequence] = row.signature
+            for chunk in in_chunks(unique_hashes):
+                for row in conn.execute(_ARTICLES_WITH_HASHES, {"p_hashes": chunk}):
+                    holders[row.content_hash] = HashHolder(row.sequence, row.state, row.writer)
         return StoreLookup(holders=holders, banded=banded)
 
     def reserve_articles(self, new: Sequence[NewArticle], writer: str,
