@@ -403,7 +403,10 @@ def _serve(connection: multiprocessing.connection.Connection, memory_mb: int) ->
             return
         except Exception as exc:
             outcome = _Crash(f"{type(exc).__name__}: {exc}")
-        connection.send(outcome)
+        try:
+            connection.send(outcome)
+        except OSError:  # the service closed its end (stopped or interrupted): nobody to answer
+            return
 
 
 def _cap_memory(memory_mb: int) -> None:
