@@ -76,7 +76,8 @@ def write_config(path: Path, layout: FarmLayout, database_url: str, corpus: Path
     lines = [
         "[storage]", f'database_url = "{database_url}"', f'corpus_dir = "{corpus}"', "",
         "[fetch]", "allow_private_addresses = true", f"max_concurrency = {concurrency}",
-        "retries = 0", "",
+        # the farm's sites are few loopback hosts: pacing off, as before issue 18
+        "retries = 0", "per_host_delay_seconds = 0", "",
         "[schedule]", f"default_interval_seconds = {interval}", "",
     ]
     for feed in range(layout.sources):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from config.sources import ConfigError, FeedTables, included_feeds, read_toml
-from ingest.records import SiteRules, is_http_url
+from ingest.records import SiteRules, SourceKind, is_http_url
 
 DEFAULT_CONFIG_PATH = Path("config/source-ingest.toml")
 ENV_CONFIG = "SOURCE_INGEST_CONFIG"
@@ -59,6 +59,11 @@ class FetchSettings:
     backoff_seconds: float = 1.0
     max_retry_after_seconds: float = 30.0
     allow_private_addresses: bool = False
+    # Between two requests for article pages or sitemaps to one host (robots.txt's
+    # Crawl-delay, when longer, wins); 0 turns pacing off.
+    per_host_delay_seconds: float = 1.0
+    respect_robots: bool = True  # per source too: `respect_robots = false`
+    robots_cache_seconds: float = 86400.0
 
 
 @dataclass(frozen=True)
@@ -159,17 +164,35 @@ class FeedSettings:
     rules: SiteRules = field(default_factory=SiteRules)
     enabled: bool = True
     private_access: PrivateAccess | None = None  # None: public addresses only
+    kind: SourceKind = SourceKind.FEED
+    # Regular expressions on an entry's URL (searched, not matched): sitemaps list section
+    # pages, tags and videos beside the articles.
+    include_urls: tuple[str, ...] = ()
+    exclude_urls: tuple[str, ...] = ()
+    respect_robots: bool | None = None  # None: [fetch] respect_robots
 
     @property
     def config_fingerprint(self) -> str:
         """Changes whenever the feed's configuration does (a suspended feed then resumes)."""
-        payload = json.dumps(
-            [self.url, self.interval_seconds, list(self.filters.include),
-             list(self.filters.exclude), list(self.rules.keep), list(self.rules.drop)]
-            # Only when set: every feed's fingerprint stays as it was before the key existed.
-            + ([list(self.filters.languages)] if self.filters.languages else []),
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        fields: list[object] = [self.url, self.interval_seconds, list(self.filters.include),
+                                list(self.filters.exclude), list(self.rules.keep),
+                                list(self.rules.drop)]
+        # Only when set: every feed's fingerprint stays as it was before the key existed (an
+        # upgrade must not change, and so resume, every existing feed).
+        if self.filters.languages:
+            fields.append(list(self.filters.languages))
+        if self.kind is not SourceKind.FEED or self.include_urls or self.exclude_urls:
+            fields += [self.kind.value, list(self.include_urls), list(self.exclude_urls)]
+        return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:16]
+
+    def obeys_robots(self, fetch: FetchSettings) -> bool:
+        return fetch.respect_robots if self.respect_robots is None else self.respect_robots
+
+    def wants_url(self, url: str) -> bool:
+        """Whether `url` passes this source's include_urls / exclude_urls rules."""
+        if self.include_urls and not any(re.search(rule, url) for rule in self.include_urls):
+            return False
+        return not any(re.search(rule, url) for rule in self.exclude_urls)
 
 
 @dataclass(frozen=True)
@@ -306,10 +329,10 @@ def _fetch(table: Mapping[str, Any]) -> FetchSettings:
         default = getattr(d, name)
         kind = type(default)
         value = _get(table, "fetch", name, kind, default)
-        if kind in (int, float) and name not in {"retries"}:
+        if kind in (int, float) and name not in {"retries", "per_host_delay_seconds"}:
             _positive(f"fetch.{name}", value)
-        if name == "retries" and value < 0:
-            raise ConfigError("fetch.retries: must be 0 or more")
+        if name in {"retries", "per_host_delay_seconds"} and value < 0:
+            raise ConfigError(f"fetch.{name}: must be 0 or more")
         values[name] = value
     if not values["user_agent"].strip():
         raise ConfigError("fetch.user_agent: must not be empty")
@@ -455,7 +478,9 @@ def _http(table: Mapping[str, Any], environ: Mapping[str, str]) -> HttpSettings:
 
 
 _FEED_KEYS = frozenset({"name", "url", "interval_minutes", "interval_seconds", "filters",
-                        "extraction", "enabled", "allow_private_addresses"})
+                        "extraction", "enabled", "allow_private_addresses", "kind",
+                        "include_urls", "exclude_urls", "respect_robots"})
+_KINDS = {kind.value: kind for kind in SourceKind}
 _NO_FILTERS = FilterRules()
 _NO_RULES = SiteRules()
 
@@ -510,6 +535,7 @@ def _feed(table: Any, where: str, schedule: ScheduleSettings, seen: set[str]) ->
         enabled=_get(table, where, "enabled", bool, True) if "enabled" in table else True,
         private_access=_private_access(table, where, url.strip())
         if "allow_private_addresses" in table else None,
+        **(_source_options(table, where) if _SOURCE_OPTIONS & table.keys() else {}),
     )
 
 
@@ -534,3 +560,25 @@ def _private_access(table: Mapping[str, Any], where: str, url: str) -> PrivateAc
         except ValueError:
             raise ConfigError(f"{key}: {text!r} is not a network (CIDR)") from None
     return PrivateAccess(networks=tuple(networks))
+
+
+_SOURCE_OPTIONS = frozenset({"kind", "include_urls", "exclude_urls", "respect_robots"})
+
+
+def _source_options(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    kind = _get(table, where, "kind", str, SourceKind.FEED.value)
+    if kind not in _KINDS:
+        raise ConfigError(f"{where}.kind: must be one of {', '.join(_KINDS)}")
+    options: dict[str, Any] = {"kind": _KINDS[kind]}
+    for key in ("include_urls", "exclude_urls"):
+        rules = _rules_list(table, where, key)
+        for index, rule in enumerate(rules):
+            try:
+                re.compile(rule)
+            except re.error as exc:
+                raise ConfigError(f"{where}.{key}[{index}]: invalid regular expression: "
+                                  f"{exc}") from exc
+        options[key] = rules
+    if "respect_robots" in table:
+        options["respect_robots"] = _get(table, where, "respect_robots", bool, True)
+    return options

@@ -136,6 +136,14 @@ class Article:
     language: str | None = None  # ISO 639-1 code detected from the text; None: unknown
 
 
+class SourceKind(StrEnum):
+    """What a configured source's URL serves, and so how a poll reads it."""
+
+    FEED = "feed"  # RSS or Atom
+    SITEMAP = "sitemap"  # an XML sitemap or sitemap index (gzip-compressed too)
+    NEWS_SITEMAP = "news_sitemap"  # a Google News sitemap: dates, titles, languages
+
+
 class EntryOutcome(StrEnum):
     """What became of a feed entry in a run; all but `RETRY` settle it for good."""
 
@@ -151,6 +159,7 @@ class RunTrigger(StrEnum):
     SCHEDULE = "schedule"
     MANUAL = "manual"
     REEXTRACT = "reextract"  # `source-ingest reextract`: stored articles redone from the archive
+    BACKFILL = "backfill"  # `source-ingest backfill NAME`: a source's older articles
 
 
 class RunState(StrEnum):
@@ -204,6 +213,8 @@ class FailureKind(StrEnum):
     EXTRACTION_TIMEOUT = "extraction_timeout"
     PARSE_TIMEOUT = "parse_timeout"
     PAGE_TOO_COMPLEX = "page_too_complex"
+    ROBOTS_DISALLOWED = "robots_disallowed"
+    NOT_A_SITEMAP = "not_a_sitemap"
 
     @property
     def explanation(self) -> str:
@@ -243,6 +254,8 @@ _EXPLANATIONS: dict[FailureKind, str] = {
     FailureKind.PARSE_TIMEOUT: "parsing the feed took longer than its deadline",
     FailureKind.PAGE_TOO_COMPLEX: (
         "the page has more elements, text or memory use than one page may cost"),
+    FailureKind.ROBOTS_DISALLOWED: "the site's robots.txt disallows the page (never fetched)",
+    FailureKind.NOT_A_SITEMAP: "the response is not an XML sitemap or sitemap index",
 }
 
 _TRANSIENT = frozenset(

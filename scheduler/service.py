@@ -22,6 +22,8 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from config.settings import Settings
+from ingest.fetch.polite import new_robots_cache
+from ingest.fetch.robots import RobotsCache
 from ingest.records import RunTrigger
 from ingest.run.observer import RunObserver
 from ingest.run.pipeline import RunRequest, RunSummary, run_fetch
@@ -50,6 +52,12 @@ class ServiceState:
     scheduled_run: asyncio.Task[RunSummary | None] | None = None
     feeds_synced: bool = False  # the index's feeds match the configuration (first run)
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    # robots.txt rules outlive a run: read once a TTL per host, not at every run.
+    robots: RobotsCache | None = None
+
+    def __post_init__(self) -> None:
+        if self.robots is None:
+            self.robots = new_robots_cache(self.settings.fetch)
 
     def scheduler_alive(self) -> bool:
         """Alive when a check ran within three check intervals (or the service just started)."""
@@ -63,7 +71,7 @@ class ServiceState:
             run_fetch(self.settings, self.index, request, self.writer,
                       policy=SchedulePolicy(self.settings.schedule), observer=observer,
                       stop=self.stop, transport=self.transport,
-                      observe_fetch=self.metrics.fetch_latency.observe))
+                      observe_fetch=self.metrics.fetch_latency.observe, robots=self.robots))
         self.runs_in_flight.add(task)
         task.add_done_callback(self._run_done)
         task.add_done_callback(functools.partial(self.metrics.run_done, request.trigger))

@@ -26,12 +26,14 @@ from storage.rewrite import RewriteRows
 from storage.runs import RunRows
 from storage.schema import counters
 from storage.search import SearchRows
+from storage.sitemaps import SitemapRows
 
 
 class CorpusIndex(FeedRows, ArticleRows, RunRows, ArchiveRows, HealthRows, RewriteRows,
-                  EntryFateRows, SearchRows, CorpusGuardRows, AdoptRows, ArticleStreamRows):
-    """Feeds and leases, entries, articles, runs and the archive's records, in one
-    database."""
+                  EntryFateRows, SearchRows, CorpusGuardRows, AdoptRows, ArticleStreamRows,
+                  SitemapRows):
+    """Feeds and leases, entries, articles, runs, the archive's records and sitemap files,
+    in one database."""
 
 
 def open_index(database_url: str) -> CorpusIndex:

@@ -173,3 +173,18 @@ failures = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_failures_run", failures.c.run_id)
+
+# The sitemap files of sitemap sources as last read: a poll fetches a child again only when
+# its parent lists a new lastmod, and with a conditional GET.
+sitemap_files = Table(
+    "sitemap_files",
+    metadata,
+    Column("feed", String(64), primary_key=True),
+    Column("url", String(2048), primary_key=True),
+    Column("parent", String(2048), nullable=False, default=""),  # "" for the source's URL
+    Column("lastmod", String(64), nullable=True),  # as the parent lists it
+    Column("etag", Text, nullable=True),
+    Column("last_modified", Text, nullable=True),
+    Column("is_index", Boolean, nullable=False, default=False),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+)

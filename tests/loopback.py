@@ -29,13 +29,15 @@ class LoopbackSite:
     """Routes by path; a route may also be a function that writes the response itself."""
 
     port: int = 0
+    host: str = "127.0.0.1"  # any 127.x.y.z: a distinct host for per-host limits
     routes: dict[str, Route | Handler] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
     not_modified: dict[str, int] = field(default_factory=dict)  # 304 answers per path
+    log: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time, path)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def set(self, path: str, route: Route | Handler) -> None:
         with self.lock:
@@ -57,6 +59,7 @@ def _make_handler(site: LoopbackSite) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?", 1)[0]
             with site.lock:
                 site.hits[path] = site.hits.get(path, 0) + 1
+                site.log.append((time.monotonic(), path))
                 route = site.routes.get(path)
             if route is None:
                 self._send(404, b"not found", "text/plain")
@@ -92,7 +95,7 @@ def _make_handler(site: LoopbackSite) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serve_site(site: LoopbackSite | None = None) -> Iterator[LoopbackSite]:
     site = site or LoopbackSite()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(site))
+    server = ThreadingHTTPServer((site.host, 0), _make_handler(site))
     server.daemon_threads = True
     site.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -15,6 +15,7 @@ import click
 
 from config.settings import ConfigError, Settings, environment_overrides, resolve_config_path
 from ingest.console.articles_command import articles
+from ingest.console.backfill_command import backfill
 from ingest.console.cli_support import (
     EXIT_CONFIG,
     EXIT_DATABASE,
@@ -30,6 +31,7 @@ from ingest.console.feed_health import not_polled_lines
 from ingest.console.logs import configure_logging, redact_secrets
 from ingest.console.progress import LogProgress, TerminalProgress
 from ingest.console.reindex_command import reindex
+from ingest.console.source_commands import discover, export_opml, import_opml
 from ingest.console.status import build_status, render_status, status_as_json
 from ingest.console.verify_command import verify
 from ingest.records import FailureKind, FeedHealth, IngestFailure, RunState, RunTrigger
@@ -371,7 +373,7 @@ def db_current(ctx: click.Context) -> None:
 
 @cli.group()
 def feeds() -> None:
-    """List feeds or resume a suspended one."""
+    """List, resume, discover, import (OPML) or export (OPML) feeds."""
 
 
 @feeds.command("list")
@@ -420,6 +422,10 @@ cli.add_command(articles)
 cli.add_command(reindex)
 cli.add_command(export)
 cli.add_command(verify)
+cli.add_command(backfill)
+feeds.add_command(discover)
+feeds.add_command(import_opml)
+feeds.add_command(export_opml)
 
 
 def main() -> None:

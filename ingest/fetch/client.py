@@ -6,7 +6,8 @@ stopped at the size cap counted on decompressed bytes, the whole attempt has a d
 `IngestFailure` with its kind and a one-line detail free of URL credentials.
 
 Time: `total_timeout` bounds the network time of one attempt (all redirect hops and the body;
-waiting for a concurrency slot before the first hop is not counted). A call makes at most
+waiting for a concurrency slot before the first hop is not counted, nor waiting for the
+host's pace or a Retry-After hold at any hop). A call makes at most
 `retries + 1` attempts and sleeps at most `max_retry_after_seconds` between two of them.
 """
 
@@ -32,6 +33,7 @@ from ingest.fetch.failures import (
     status_failure,
 )
 from ingest.fetch.netguard import check_url_host, guarded_transport
+from ingest.fetch.pacing import HostPacer
 from ingest.fetch.unresolved import UnresolvedHost, UnresolvedHosts
 from ingest.records import FailureKind, FetchResponse, IngestFailure, is_http_url
 from ingest.urls import without_credentials
@@ -96,6 +98,7 @@ class PageFetcher:
         self._all_hosts = asyncio.Semaphore(settings.max_concurrency)
         self._hosts = _HostSlots(settings.per_host_concurrency)
         self._unresolved = UnresolvedHosts()
+        self._pacer = HostPacer()
 
     async def __aenter__(self) -> PageFetcher:
         self._clients[None] = self._new_client(None)
@@ -155,21 +158,24 @@ class PageFetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         access: PrivateAccess | None = None,
+        pace: float = 0.0,
     ) -> FetchResponse:
         """GET `url`; a 200 (or other 2xx) with its body, or a 304 when the validators match.
         `access`: the non-public addresses this fetch may reach (its feed's permission).
+        `pace`: at least this many seconds between requests sent to the host (article pages
+        and sitemaps; see `wait_turn`). A host held by a Retry-After waits whatever the pace.
         A host that did not resolve fails its later URLs at once (`UnresolvedHosts`)."""
         self._unresolved.refuse_known(url)
         try:
             return await self._fetch(url, allowed_types=allowed_types, etag=etag,
-                                     last_modified=last_modified, access=access)
+                                     last_modified=last_modified, access=access, pace=pace)
         except UnresolvedHost as failure:
             self._unresolved.remember(failure)
             raise
 
     async def _fetch(self, url: str, *, allowed_types: Collection[str] | None,
                      etag: str | None, last_modified: str | None,
-                     access: PrivateAccess | None) -> FetchResponse:
+                     access: PrivateAccess | None, pace: float) -> FetchResponse:
         if not self._clients:
             raise RuntimeError("PageFetcher.fetch called outside `async with PageFetcher(...)`")
         client = self._clients.get(access)
@@ -186,11 +192,19 @@ class PageFetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         attempt = 0
+        waited_hold = False
         while True:
             try:
-                response = await self._attempt(client, start, headers, accepted, access)
+                response = await self._attempt(client, start, headers, accepted, access, pace,
+                                               not waited_hold)
             except RetryableFailure as retry:
+                if retry.retry_after is not None:
+                    # The server is overloaded or limiting us: every request to it waits.
+                    self._pacer.hold(start.host, min(retry.retry_after,
+                                                     self._settings.max_retry_after_seconds))
                 await asyncio.sleep(self._delay_before_retry(retry, attempt))
+                # This request has just waited the hold out itself.
+                waited_hold = retry.retry_after is not None
                 attempt += 1
                 continue
             if response.not_modified:
@@ -205,6 +219,12 @@ class PageFetcher:
                                      charset=None, body=b"", etag=etag,
                                      last_modified=last_modified)
             return response
+
+    async def wait_turn(self, url: str, pace: float) -> None:
+        """Wait for this request's turn at the host of `url` (turns `pace` seconds apart),
+        before taking a place the run has few of; `fetch(..., pace=...)` then keeps the
+        interval between the requests actually sent."""
+        await self._pacer.wait_turn(httpx.URL(url).host, pace)
 
     def _delay_before_retry(self, retry: RetryableFailure, attempt: int) -> float:
         s = self._settings
@@ -228,6 +248,8 @@ class PageFetcher:
         headers: dict[str, str],
         accepted: frozenset[str] | None,
         access: PrivateAccess | None,
+        pace: float,
+        honour_hold: bool,
     ) -> FetchResponse:
         # Some sites set a cookie and redirect back to the page (consent walls), so the chain
         # carries its own cookies; loops are recognised by URL and cookies together.
@@ -248,10 +270,17 @@ class PageFetcher:
             host = url.host
             await self._hosts.acquire(host)
             try:
+                paced = await self._pacer.before_request(host, pace, honour_hold=honour_hold)
                 async with self._all_hosts:
+                    # Checked again: another request to the host may have gone meanwhile.
+                    paced += await self._pacer.before_request(host, pace,
+                                                              honour_hold=honour_hold)
+                    self._pacer.mark_sent(host, pace)
                     if deadline is None:
                         deadline = (asyncio.get_running_loop().time()
                                     + self._settings.total_timeout)
+                    else:  # the host's pace or hold is no network time
+                        deadline += paced
                     outcome = await self._exchange(client, request, cookies, accepted, deadline)
             finally:
                 self._hosts.release(host)

@@ -19,6 +19,7 @@ import httpx
 
 from config.settings import FeedSettings, Settings
 from ingest.fetch.client import Observe, PageFetcher
+from ingest.fetch.polite import PoliteFetcher, RobotsCache
 from ingest.records import (
     EntryOutcome,
     FailureKind,
@@ -36,6 +37,7 @@ from ingest.run.observer import RunObserver, SilentObserver
 from ingest.run.poll_recorder import PollRecorder
 from ingest.run.run_tally import RunTally
 from ingest.run.schedule_plan import SchedulePlan
+from ingest.run.source_read import Backfill, read_source, validators_to_keep
 from ingest.run.store import StoreRequest, store_batch
 from ingest.run.store_lane import StoreLane
 from ingest.run.topic_filter import rejection_reason
@@ -50,11 +52,6 @@ from storage.runs import RunCounts
 
 log = logging.getLogger("source_ingest.pipeline")
 
-FEED_TYPES = frozenset({
-    "application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml",
-    "text/xml", "application/x-rss+xml", "text/html", "text/plain", "application/octet-stream",
-    "application/feed+json",
-})
 PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 
@@ -67,6 +64,7 @@ class RunRequest:
     # its first run only: the configuration does not change while it runs, and with 100,000
     # feeds reading them all at every run start was most of a quiet run's cost.
     sync_feeds: bool = True
+    backfill: Backfill | None = None  # with trigger BACKFILL: every sitemap of the sources
 
 
 @dataclass(frozen=True)
@@ -88,6 +86,7 @@ class _RunContext:
     index: CorpusIndex
     database: DatabaseLane  # every index call from here goes through it, off the event loop
     fetcher: PageFetcher
+    polite: PoliteFetcher  # the same fetcher behind robots.txt and per-host pacing
     writer: WriterIdentity
     observer: RunObserver
     tally: RunTally
@@ -100,6 +99,7 @@ class _RunContext:
     # waits instead of holding every page of the run in memory (bench/throughput.py: peak RSS
     # then grows with the batch, not with the concurrency).
     pages_in_hand: asyncio.Semaphore
+    backfill: Backfill | None
 
 
 async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
@@ -107,15 +107,17 @@ async def run_fetch(settings: Settings, index: CorpusIndex, request: RunRequest,
                     observer: RunObserver | None = None,
                     stop: asyncio.Event | None = None,
                     transport: httpx.AsyncBaseTransport | None = None,
-                    observe_fetch: Observe | None = None) -> RunSummary | None:
+                    observe_fetch: Observe | None = None,
+                    robots: RobotsCache | None = None) -> RunSummary | None:
     """Run one fetch. Returns None for a scheduled run that found no feed due.
 
-    `policy` decides when each polled feed is due again (`scheduler.policy.SchedulePolicy`)."""
+    `policy` decides when each polled feed is due again (`scheduler.policy.SchedulePolicy`);
+    `robots` keeps robots.txt across runs (the service's), else the run has its own."""
     database = DatabaseLane()
     try:
         return await _run(settings, index, database, request, writer, policy=policy,
                           observer=observer or SilentObserver(), stop=stop, transport=transport,
-                          observe_fetch=observe_fetch)
+                          observe_fetch=observe_fetch, robots=robots)
     finally:
         database.close()
 
@@ -124,7 +126,7 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
                request: RunRequest, writer: WriterIdentity, *, policy: SchedulePlan,
                observer: RunObserver,
                stop: asyncio.Event | None, transport: httpx.AsyncBaseTransport | None,
-               observe_fetch: Observe | None) -> RunSummary | None:
+               observe_fetch: Observe | None, robots: RobotsCache | None) -> RunSummary | None:
     started = time.monotonic()
     now = utcnow()
     await database.call(recover_interrupted_writes, index, settings.storage.corpus_dir, writer,
@@ -174,11 +176,13 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
                                observe=observe_fetch) as fetcher:
             context = _RunContext(settings=settings, index=index, database=database,
                                   fetcher=fetcher, writer=writer, observer=observer,
+                                  polite=PoliteFetcher(fetcher, settings.fetch, robots),
                                   tally=tally, policy=policy,
                                   extraction=extraction, stores=stores, polls=polls,
                                   in_flight=PagesInFlight(),
                                   pages_in_hand=asyncio.Semaphore(
-                                      settings.fetch.max_concurrency + 2 * cpu_cores()))
+                                      settings.fetch.max_concurrency + 2 * cpu_cores()),
+                                  backfill=request.backfill)
             work = asyncio.ensure_future(
                 _poll_claimed_feeds(context, request, claimed, in_hand))
             state = await _until_stopped(work, stop, context, in_hand)
@@ -319,24 +323,9 @@ async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedSta
     tally = context.tally
     tally.feeds_polled += 1
     try:
-        response = await context.fetcher.fetch(feed.url, allowed_types=FEED_TYPES,
-                                               etag=state.etag,
-                                               last_modified=state.last_modified,
-                                               access=feed.private_access)
-        entries: tuple[FeedEntry, ...] = ()
-        if not response.not_modified:
-            content_type = response.content_type
-            if response.charset:
-                content_type = f"{content_type}; charset={response.charset}"
-            # In a worker: feedparser takes tens of milliseconds a feed, which on the event
-            # loop held up every fetch in flight (and the start of every run).
-            parsed = await context.extraction.parse_feed(
-                response.body, feed_name=feed.name, feed_url=response.url,
-                content_type=content_type)
-            entries = parsed.entries
-            for warning in parsed.warnings:
-                log.warning("feed recovered", extra={"event": "feed_warning", "feed": feed.name,
-                                                     "detail": warning})
+        read = await read_source(context.polite, context.extraction, context.database,
+                                 context.index, context.settings.fetch, feed, state,
+                                 context.backfill)
     except IngestFailure as failure:
         await _record_feed_failure(context, feed, failure)
         return
@@ -347,6 +336,9 @@ async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedSta
         await _record_feed_failure(context, feed, IngestFailure(
             FailureKind.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"))
         return
+    entries = read.entries
+    for url, failure in read.sitemaps.failures if read.sitemaps is not None else ():
+        await _record_sitemap_failure(context, feed, url, failure)
     tally.entries_seen += len(entries)
     new_entries: list[FeedEntry] = []
     stored: dict[str, int] = {}
@@ -355,6 +347,7 @@ async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedSta
             context.index.settled_entry_keys, feed.name, [entry.key for entry in entries],
             context.settings.schedule.max_entry_attempts)
         new_entries = [entry for entry in entries if entry.key not in settled]
+        new_entries = new_entries[:context.backfill.limit] if context.backfill else new_entries
         if new_entries:
             # One query for the feed instead of one per entry.
             stored = await context.database.call(
@@ -363,21 +356,29 @@ async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedSta
     context.observer.entries_found(feed.name, len(new_entries))
     outcomes = await asyncio.gather(*(_process_entry(context, feed, entry, stored)
                                       for entry in new_entries))
-    # Keep the validators only when every entry is settled: otherwise the next poll would get
-    # a 304 and never see the entries that should be retried.
-    keep_validators = EntryOutcome.RETRY not in outcomes
+    etag, last_modified = await validators_to_keep(
+        context.database, context.index, feed, state, read,
+        settled=EntryOutcome.RETRY not in outcomes, backfill=context.backfill is not None)
     await context.database.call(refresh_after_poll, context.index, feed.name,
                                 context.settings.extraction_health, outcomes)
     await context.polls.record(context.policy.poll_success(
-        feed, utcnow(), etag=response.etag if keep_validators else None,
-        last_modified=response.last_modified if keep_validators else None))
+        feed, utcnow(), etag=etag, last_modified=last_modified))
     # A poll that found nothing new is the common case (1,000 feeds every 15 minutes): a line
     # for each at INFO drowned what happened, so it is at DEBUG (--log-level debug).
     log.log(logging.INFO if new_entries else logging.DEBUG, "feed polled",
             extra={"event": "feed_polled", "feed": feed.name,
-                   "not_modified": response.not_modified, "entries": len(entries),
+                   "not_modified": read.not_modified, "entries": len(entries),
                    "new_entries": len(new_entries)})
     context.observer.feed_done(feed.name, None)
+
+
+async def _record_sitemap_failure(context: _RunContext, feed: FeedSettings, url: str,
+                                  failure: IngestFailure) -> None:
+    context.tally.failure_kinds[failure.kind.value] += 1
+    await context.database.call(context.index.record_failure, context.tally.run_id, feed.name,
+                                url, failure.kind.value, failure.detail, utcnow())
+    log.warning("sitemap failed", extra={"event": "sitemap_failed", "feed": feed.name, "url": url,
+                                         "kind": failure.kind.value, "detail": failure.detail})
 
 
 async def _record_feed_failure(context: _RunContext, feed: FeedSettings,
@@ -464,9 +465,11 @@ async def _ingest_entry(context: _RunContext, feed: FeedSettings, entry: FeedEnt
 
 async def _fetch_and_store(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
                            link: str, url: str) -> EntryOutcome:
+    pace = await context.polite.admit(link, respect_robots=feed.obeys_robots(
+        context.settings.fetch), access=feed.private_access)
     async with context.pages_in_hand:
         response = await context.fetcher.fetch(link, allowed_types=PAGE_TYPES,
-                                               access=feed.private_access)
+                                               access=feed.private_access, pace=pace)
         if not response.body.strip():
             raise IngestFailure(FailureKind.EMPTY_RESPONSE, "page body is empty")
         extraction = await context.extraction.extract(

@@ -118,6 +118,7 @@ backoff_seconds = 0.05
 total_timeout = 20
 max_concurrency = 16
 per_host_concurrency = {per_host_concurrency}
+per_host_delay_seconds = 0
 
 [schedule]
 jitter_seconds = 0
