@@ -8,6 +8,7 @@ entry was not marked done, so the next poll fetches it again once recovery has c
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -153,7 +154,10 @@ def cut_torn_records(index: CorpusIndex, archive_dir: Path, me: WriterIdentity,
 
     Records are synced before their articles are marked stored, so whatever follows the last
     stored one was written by a batch that never completed (its rows are removed above), or
-    torn by the crash. Returns the bytes cut."""
+    torn by the crash. A file is cut only under its lock, taken before its end is read: a
+    writer holds the lock while the file is open, so a replica that merely looks dead (another
+    host's, quiet for a while, its batch between sync and commit) is never cut. Returns the
+    bytes cut."""
     if not archive_dir.is_dir():
         return 0
     stale_before = (now - timedelta(seconds=stale_after_seconds)).timestamp()
@@ -163,22 +167,44 @@ def cut_torn_records(index: CorpusIndex, archive_dir: Path, me: WriterIdentity,
         alive = writer_is_alive(tag, me) if tag else True  # not ours: leave it
         if alive is False or (alive is None and path.stat().st_mtime < stale_before):
             candidates[path.name] = path
-    if not candidates:
-        return 0
-    ends = index.archive_ends(sorted(candidates))
-    cut = 0
-    for name, path in candidates.items():
-        end = ends.get(name, 0)
-        size = path.stat().st_size
-        if size <= end:
-            continue
-        if end == 0:  # nothing of it was ever stored
-            path.unlink(missing_ok=True)
-        else:
-            with path.open("r+b") as handle:
-                handle.truncate(end)
-                os.fsync(handle.fileno())
-        cut += size - end
-        log.warning("cut a torn archive record", extra={
-            "event": "recovered_archive", "file": name, "bytes": size - end})
-    return cut
+    locked: dict[str, tuple[Path, int]] = {}
+    try:
+        for name, path in candidates.items():
+            fd = _lock_unused(path)
+            if fd is not None:
+                locked[name] = (path, fd)
+        if not locked:
+            return 0
+        ends = index.archive_ends(sorted(locked))
+        cut = 0
+        for name, (path, fd) in locked.items():
+            end = ends.get(name, 0)
+            size = os.fstat(fd).st_size
+            if size <= end:
+                continue
+            if end == 0:  # nothing of it was ever stored
+                path.unlink(missing_ok=True)
+            else:
+                os.ftruncate(fd, end)
+                os.fsync(fd)
+            cut += size - end
+            log.warning("cut a torn archive record", extra={
+                "event": "recovered_archive", "file": name, "bytes": size - end})
+        return cut
+    finally:
+        for _, fd in locked.values():
+            os.close(fd)  # releases the lock
+
+
+def _lock_unused(path: Path) -> int | None:
+    """The file opened and locked, or None when a writer holds it (or it is gone)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -142,6 +143,34 @@ def test_a_dead_writers_torn_record_is_cut_and_verify_checks_every_record(
     report_after = verify_corpus(index, corpus, archive)
     assert [(problem.kind, problem.file_name) for problem in report_after.problems] == \
         [("bad_archive_record", rows[1].file_name)]
+
+
+def test_an_open_archive_file_is_never_cut_even_when_its_writer_looks_dead(
+        index: CorpusIndex, tmp_path: Path) -> None:
+    # A replica of another host (a container) quiet for longer than the stale limit, with a
+    # batch between its records' sync and its commit: judged by the file's age alone it
+    # looked dead, and cutting its file lost the records it was about to record.
+    corpus, archive = tmp_path / "corpus", tmp_path / "archive"
+    me = new_writer_identity()
+    elsewhere = WriterIdentity(host=f"other-{me.host}", pid=me.pid, token="cafef00d")
+    writer = ArchiveWriter(archive, elsewhere.tag)
+    storage = Storage(index=index, corpus_dir=corpus, writer=elsewhere.tag,
+                      near_duplicates=False, near_duplicate_threshold=0.8,
+                      store_near_duplicates=False, archive=writer,
+                      extractor_version="0.1.0+test")
+    assert store_batch(storage, [_request(0)]) == ["stored"]
+    pending = writer.append([_item(1)])[0]  # synced, not yet recorded in the index
+    path = archive / f"{elsewhere.tag}-00001.warc.gz"
+    size = path.stat().st_size
+    os.utime(path, (0, 0))  # older than any stale limit
+
+    report = recover_interrupted_writes(index, corpus, me, utcnow(), 3, archive)
+
+    assert report.archive_bytes_cut == 0
+    assert path.stat().st_size == size
+    writer.close()  # the writer is gone now: what it never recorded is cut
+    report = recover_interrupted_writes(index, corpus, me, utcnow(), 3, archive)
+    assert report.archive_bytes_cut == pending.length
 
 
 def _exited_pid() -> int:
