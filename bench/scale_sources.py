@@ -403,7 +403,7 @@ def _spread(values: list[float], unit: str, digits: int = 2) -> str:
 def config_load_seconds(config: Path, times: int) -> list[float]:
     """`load_settings` of the configuration, in a fresh interpreter each time (as at start)."""
     code = ("import sys, time; from pathlib import Path; t = time.perf_counter(); "
-            "from config.settings import load_settings; "
+            "from config.loading import load_settings; "
             f"load_settings(Path({str(config)!r}), {{}}); print(time.perf_counter() - t)")
     return [float(subprocess.run([sys.executable, "-c", code], cwd=_REPO, check=True,
                                  capture_output=True, text=True).stdout)

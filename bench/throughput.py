@@ -439,7 +439,7 @@ def _prefill(work: Path, config: Path, count: int) -> float:
     """Fill index + corpus with `count` stored articles through the storage API, quickly."""
     import random
 
-    from config.settings import load_settings
+    from config.loading import load_settings
     from ingest.dedupe.near_duplicates import BANDS, NUM_PERMUTATIONS
     from storage.corpus import corpus_file_name, format_corpus_text
     from storage.database import utcnow

@@ -1,7 +1,7 @@
 """Configuration: one TOML file, validated at start, plus environment overrides."""
 
+from config.loading import load_settings
 from config.settings import (
-    ConfigError,
     FeedSettings,
     FetchSettings,
     FilterRules,
@@ -9,8 +9,8 @@ from config.settings import (
     ScheduleSettings,
     Settings,
     StorageSettings,
-    load_settings,
 )
+from config.sources import ConfigError
 
 __all__ = [
     "ConfigError",

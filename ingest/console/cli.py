@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from config.settings import ConfigError, Settings, environment_overrides, resolve_config_path
+from config.loading import environment_overrides, resolve_config_path
+from config.settings import Settings
+from config.sources import ConfigError
 from ingest.console.articles_command import articles
 from ingest.console.backfill_command import backfill
 from ingest.console.cli_support import (
@@ -217,7 +219,8 @@ def extract(ctx: click.Context, source: str | None, page_url: str | None,
             feed_name: str | None, input_dir: Path | None, output_dir: Path | None) -> None:
     """Print the corpus-file text the pipeline would store for one page, or write it for
     every page of a folder (--input-dir, --output-dir)."""
-    from config.settings import FeedSettings, parse_settings
+    from config.loading import parse_settings
+    from config.settings import FeedSettings
     from ingest.fetch.client import PageFetcher
     from ingest.fetch.decode import decode_html
     from ingest.records import FeedEntry

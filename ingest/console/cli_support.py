@@ -7,7 +7,9 @@ import sys
 
 import click
 
-from config.settings import ConfigError, Settings, load_settings, resolve_config_path
+from config.loading import load_settings, resolve_config_path
+from config.settings import Settings
+from config.sources import ConfigError
 from storage.corpus_guard import CorpusGuardError, check_corpus_matches_index, probe_corpus_dir
 from storage.database import DatabaseError
 from storage.index import CorpusIndex, open_index

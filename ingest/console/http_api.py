@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from config.settings import ENV_HTTP_TOKEN, ConfigError, HttpSettings
+from config.settings import ENV_HTTP_TOKEN, HttpSettings
+from config.sources import ConfigError
 from ingest.console.api_common import (
     HttpError,
     error_response,

@@ -14,13 +14,9 @@ from pathlib import Path
 
 import click
 
-from config.settings import (
-    ConfigError,
-    Settings,
-    load_settings,
-    parse_settings,
-    resolve_config_path,
-)
+from config.loading import load_settings, parse_settings, resolve_config_path
+from config.settings import Settings
+from config.sources import ConfigError
 from ingest.records import SourceKind
 
 _EXIT_CONFIG = 2

@@ -6,12 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import (
-    ConfigError,
-    load_settings,
-    parse_settings,
-    resolve_config_path,
-)
+from config.loading import load_settings, parse_settings, resolve_config_path
+from config.sources import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,9 @@ import ipaddress
 
 import pytest
 
-from config.settings import ConfigError, PrivateAccess, parse_settings
+from config.loading import parse_settings
+from config.settings import PrivateAccess
+from config.sources import ConfigError
 
 
 def _feed(value: object, url: str = "http://Intranet.Corp.:8080/feed.xml") -> dict[str, object]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from config.settings import ConfigError
+from config.sources import ConfigError
 from ingest.console.http_api import Listen, parse_listen
 from tests.cli_runner import run_cli, start_cli, write_config
 from tests.end_to_end.test_end_to_end import ASSEMBLY, MISSING

@@ -134,7 +134,7 @@ def test_scheduler_checks_keep_their_rhythm_during_a_long_run() -> None:
     """/healthz reads the time of the last check: a long run must not stop the checks."""
     import asyncio
 
-    from config.settings import parse_settings
+    from config.loading import parse_settings
     from scheduler.service import ServiceState, _scheduled_check
 
     async def scenario() -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import ConfigError, ExtractionHealthSettings, FeedSettings, parse_settings
+from config.loading import parse_settings
+from config.settings import ExtractionHealthSettings, FeedSettings
+from config.sources import ConfigError
 from ingest.records import ExtractionMethod, FeedEntry, IngestFailure
 from ingest.run.extraction_health import ArticleSignal, extraction_verdict, summary_found
 from ingest.run.worker_pool import build_article

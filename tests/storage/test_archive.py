@@ -214,7 +214,7 @@ def test_a_rewrite_stopped_after_its_commit_is_finished_at_the_next_start(
 
 
 def test_the_archive_goes_beside_the_corpus_folder_unless_configured_or_off() -> None:
-    from config.settings import parse_settings
+    from config.loading import parse_settings
 
     default = parse_settings({"storage": {"corpus_dir": "/data/seeds"}}, {}).storage
     assert default.archive and default.archive_path == Path("/data/archive")
