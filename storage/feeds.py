@@ -136,8 +136,9 @@ class FeedRows(Database):
         until = now + timedelta(seconds=lease_seconds)
         if due_only:
             return self._claim_due(owner, now, until, names, limit)
-        free = or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now,
-                   feeds.c.lease_owner == owner)
+        # Not even our own lease: a manual fetch in the service while its scheduled run polls
+        # the feed would poll it twice at once; it is reported busy instead.
+        free = or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now)
         conditions = [free, feeds.c.suspended.is_(False)]
         if names is not None:
             conditions.append(feeds.c.name.in_(list(names)))

@@ -179,3 +179,122 @@ def _get_json(port: int, path: str) -> dict[str, object]:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def test_api_fetch_tells_suspended_disabled_and_busy_feeds_apart(tmp_path: Path,
+                                                                 sqlite_url: str) -> None:
+    with serve_site() as site:
+        serve_feeds(site)
+        site.set("/down.xml", Route(b"down", status=500, content_type="text/plain"))
+        site.set("/slow.xml", Route(rss_feed([]).encode(), delay_seconds=8,
+                                    content_type="application/rss+xml"))
+        config = write_config(tmp_path / "c.toml", database_url=sqlite_url,
+                              corpus_dir=tmp_path / "corpus",
+                              feeds=[("down", site.url("/down.xml")),
+                                     ("off", site.url("/good.xml")),
+                                     ("slow", site.url("/slow.xml"))],
+                              schedule={"suspend_after_failures": 1},
+                              fetch={"total_timeout": 30})
+        text = config.read_text(encoding="utf-8").replace(
+            'name = "off"\n', 'name = "off"\nenabled = false\n')
+        config.write_text(text, encoding="utf-8")
+        assert run_cli("--config", str(config), "fetch", "--feed", "down",
+                       cwd=tmp_path).returncode == 0
+        polls_of_down = site.hit_count("/down.xml")
+        port = _free_port()
+        service = start_cli("--config", str(config), "run", "--http", f"127.0.0.1:{port}",
+                            cwd=tmp_path)
+        try:
+            _get_json(port, "/healthz")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and site.hit_count("/slow.xml") == 0:
+                time.sleep(0.05)
+            assert site.hit_count("/slow.xml") == 1, "the service never polled the slow feed"
+            busy = _post_fetch(port, ["slow"])
+            suspended = _post_fetch(port, ["down"])
+            disabled = _post_fetch(port, ["off"])
+        finally:
+            service.send_signal(signal.SIGTERM)
+            service.communicate(timeout=30)
+    # The service's scheduled run is polling it: the manual run leaves it (one poll, not two).
+    assert busy[0] == 202 and busy[1]["busy"] == ["slow"], busy
+    assert site.hit_count("/slow.xml") == 1
+    assert busy[1]["not_polled"]["slow"]["health"] == "busy"
+    assert suspended[0] == 202 and suspended[1]["busy"] == []
+    assert suspended[1]["not_polled"]["down"]["health"] == "suspended"
+    assert "source-ingest feeds resume down" in suspended[1]["not_polled"]["down"]["hint"]
+    assert disabled[0] == 409
+    assert disabled[1]["not_polled"]["off"]["health"] == "disabled"
+    assert "enabled = false in the config" in disabled[1]["hint"]
+    assert site.hit_count("/good.xml") == 0 and site.hit_count("/down.xml") == polls_of_down
+
+
+def _post_fetch(port: int, feeds: list[str]) -> tuple[int, dict[str, object]]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/fetch", data=json.dumps({"feeds": feeds}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_reindex_killed_midway_then_run_again_completes_without_duplicates(
+        tmp_path: Path, database_url: str) -> None:
+    import hashlib
+
+    from sqlalchemy import create_engine, text
+
+    from storage.corpus import corpus_file_name, format_corpus_text
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    files = 3000
+    for n in range(files):
+        body = (f"Report {n} of the harbour archive: berth ledger{n} was inspected on "
+                f"Monday.\n\nThe inspectors found the quay wall of section {n} sound.")
+        content_hash = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        (corpus / corpus_file_name(n, content_hash)).write_text(
+            format_corpus_text(date(2025, 1, 1 + n % 28), body), encoding="utf-8")
+    config = write_config(tmp_path / "c.toml", database_url=database_url, corpus_dir=corpus,
+                          feeds=[])
+    engine = create_engine(database_url)
+
+    def indexed() -> int:
+        try:
+            with engine.connect() as conn:
+                return conn.execute(text("SELECT count(*) FROM articles")).scalar_one()
+        except Exception:  # the schema is not made yet
+            return 0
+
+    try:
+        reindex = start_cli("--config", str(config), "reindex", cwd=tmp_path)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and indexed() == 0 and reindex.poll() is None:
+            time.sleep(0.01)
+        assert reindex.poll() is None, "reindex ended before it could be killed"
+        reindex.send_signal(signal.SIGKILL)
+        reindex.communicate(timeout=30)
+        partial = indexed()
+        assert 0 < partial < files
+        again = run_cli("--config", str(config), "reindex", cwd=tmp_path, timeout=600)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert (f"{files} files, {files - partial} added to the index, {partial} already "
+                f"in it") in again.stdout
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT count(*), count(DISTINCT sequence), count(DISTINCT content_hash) "
+                "FROM articles")).one()
+    finally:
+        engine.dispose()
+    assert tuple(rows) == (files, files, files)
+    verify = run_cli("--config", str(config), "verify", cwd=tmp_path, timeout=600)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    for n in (0, files - 1):
+        found = run_cli("--config", str(config), "articles", "--json", "--search",
+                        f"ledger{n}", cwd=tmp_path)
+        assert len(found.stdout.splitlines()) == 1, found.stdout + found.stderr
