@@ -19,6 +19,7 @@ from ingest.console.cli_support import (
     fail,
 )
 from ingest.console.progress import LogProgress, TerminalProgress
+from ingest.console.run_summary import render_summary
 from ingest.records import RunState, RunTrigger
 from storage.database import DatabaseError
 from storage.recovery import new_writer_identity
@@ -34,7 +35,6 @@ from storage.recovery import new_writer_identity
 def backfill(ctx: click.Context, name: str, since: datetime | None, limit: int | None) -> None:
     """Fetch a source's older articles from its sitemaps (an RSS source: its site's), at the
     polite pace. Resumable: run it again after an interruption, done stays done."""
-    from ingest.console.cli import render_summary
     from ingest.run.pipeline import RunRequest, RunSummary, run_fetch
     from ingest.run.source_read import Backfill
     from scheduler.policy import SchedulePolicy

@@ -29,14 +29,14 @@ from ingest.console.cli_support import (
     fail,
 )
 from ingest.console.export_command import export
-from ingest.console.feed_health import not_polled_lines
 from ingest.console.logs import configure_logging, redact_secrets
 from ingest.console.progress import LogProgress, TerminalProgress
 from ingest.console.reindex_command import reindex
+from ingest.console.run_summary import render_summary
 from ingest.console.source_commands import discover, export_opml, import_opml
 from ingest.console.status import build_status, render_status, status_as_json
 from ingest.console.verify_command import verify
-from ingest.records import FailureKind, FeedHealth, IngestFailure, RunState, RunTrigger
+from ingest.records import FeedHealth, IngestFailure, RunState, RunTrigger
 from storage.database import DatabaseError, missing_driver_error, redact_database_url, utcnow
 from storage.migrate import SchemaRevision, database_revision
 from storage.recovery import new_writer_identity
@@ -159,25 +159,6 @@ def fetch(ctx: click.Context, feed_names: tuple[str, ...]) -> None:
             sys.exit(EXIT_INTERRUPTED)
         if feed_names and any(why is not FeedHealth.BUSY for why in summary.not_polled.values()):
             sys.exit(EXIT_PROBLEMS)  # a feed asked for by name was suspended or disabled
-
-
-def render_summary(summary: RunSummary) -> str:
-    c = summary.counts
-    lines = [
-        f"run {summary.run_id} {summary.state} in {summary.duration_seconds:.1f}s",
-        f"  feeds polled        {c.feeds_polled}",
-        f"  entries seen        {c.entries_seen}",
-        f"  articles stored     {c.articles_stored}",
-        f"  duplicates skipped  {c.duplicates} (+{c.near_duplicates} near duplicates)",
-        f"  filtered out        {c.filtered}",
-        f"  failures            {c.failures}",
-    ]
-    for kind, count in sorted(summary.failures_by_kind.items()):
-        explanation = FailureKind(kind).explanation if kind in FailureKind._value2member_map_ \
-            else ""
-        lines.append(f"    {kind:26} {count:4d}  {explanation}")
-    lines += not_polled_lines(summary.not_polled)
-    return "\n".join(lines)
 
 
 @cli.command()
