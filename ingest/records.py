@@ -49,6 +49,9 @@ class FeedEntry:
     summary_html: str
     content_html: str  # full article content when the feed carries it, else ""
     published: date | None  # publisher's calendar date, never shifted into UTC
+    # The language the source declares for the article (a news sitemap's `news:language`),
+    # ISO 639-1; None: not declared, and the stored text's language is detected instead.
+    language: str | None = None
 
 
 @dataclass(frozen=True)

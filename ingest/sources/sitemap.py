@@ -152,7 +152,8 @@ def _urlset(root: etree._Element, feed_name: str, sitemap_url: str,
         seen.add(key)
         entry = FeedEntry(feed_name=feed_name, key=key, url=url,
                           title=news.title if news else "", summary_html="", content_html="",
-                          published=news.published if news else None)
+                          published=news.published if news else None,
+                          language=_primary_language(news.language) if news else None)
         listed.append(ListedUrl(entry=entry, lastmod=_day(_text_of(element, "lastmod")),
                                 language=news.language if news else ""))
     return ParsedSitemap(sitemaps=(), urls=tuple(listed), warnings=tuple(warnings))
@@ -172,6 +173,13 @@ def _text_sitemap(body: bytes, feed_name: str) -> ParsedSitemap:
                 feed_name=feed_name, key=key, url=url, title="", summary_html="",
                 content_html="", published=None), lastmod=None))
     return ParsedSitemap(sitemaps=(), urls=tuple(listed.values()))
+
+
+def _primary_language(tag: str) -> str | None:
+    """"zh-cn" -> "zh": the code detection gives, so filters and counts compare alike."""
+    primary = tag.strip().lower().split("-", 1)[0]
+    return primary if primary.isascii() and primary.isalpha() and 2 <= len(primary) <= 3 \
+        else None
 
 
 def _day(lastmod: str | None) -> date | None:

@@ -56,6 +56,25 @@ def test_pages_extracted_in_worker_processes_match_extraction_in_process() -> No
             assert result.signature == text_signature(result.article.text)
 
 
+def test_the_language_a_source_declares_is_the_stored_articles_language() -> None:
+    page = sorted(_PAGES.glob("*.html"))[0]
+    url = f"https://news.example/{page.stem}"
+    declared = dataclasses.replace(_entry(url), language="fr")  # a news sitemap's news:language
+
+    async def in_worker() -> list[PageExtraction]:
+        pool = ExtractionPool()
+        try:
+            return [await pool.extract(_FEED, entry, page.read_bytes(), None, url, False)
+                    for entry in (declared, _entry(url))]
+        finally:
+            pool.close()
+
+    with_declared, undeclared = asyncio.run(in_worker())
+    assert with_declared.article is not None and undeclared.article is not None
+    assert with_declared.article.language == "fr"
+    assert undeclared.article.language == detect_language(undeclared.article.text) != "fr"
+
+
 def test_page_without_article_comes_back_from_a_worker_as_no_article_text() -> None:
     url = "https://news.example/empty"
     body = b"<html><body><nav>Home</nav></body></html>"

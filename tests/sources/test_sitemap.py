@@ -49,6 +49,7 @@ def test_a_news_sitemap_gives_title_date_and_language_and_skips_other_urls() -> 
     listed = parsed.urls[0]
     assert listed.entry.title == "Minister resigns &amp; more"
     assert listed.entry.published == date(2025, 9, 3) and listed.language == "en"
+    assert listed.entry.language == "en"  # what the stored article's language will be
 
 
 def test_an_html_page_is_not_a_sitemap() -> None:
