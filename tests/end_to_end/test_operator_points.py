@@ -186,7 +186,7 @@ def test_api_fetch_tells_suspended_disabled_and_busy_feeds_apart(tmp_path: Path,
     with serve_site() as site:
         serve_feeds(site)
         site.set("/down.xml", Route(b"down", status=500, content_type="text/plain"))
-        site.set("/slow.xml", Route(rss_feed([]).encode(), delay_seconds=8,
+        site.set("/slow.xml", Route(rss_feed([]).encode(), delay_seconds=20,
                                     content_type="application/rss+xml"))
         config = write_config(tmp_path / "c.toml", database_url=sqlite_url,
                               corpus_dir=tmp_path / "corpus",
