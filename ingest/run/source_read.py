@@ -10,15 +10,19 @@ from urllib.parse import urljoin
 
 from config.settings import FeedSettings, FetchSettings
 from ingest.fetch.polite import PoliteFetcher
-from ingest.records import FailureKind, FeedEntry, SourceKind
+from ingest.records import FailureKind, FeedEntry, IngestFailure, SourceKind
 from ingest.run.database_lane import DatabaseLane
 from ingest.run.sitemap_walk import SitemapWalk, walk_sitemaps
 from ingest.run.worker_pool import ExtractionPool
+from ingest.urls import normalize_url
 from storage.database import utcnow
 from storage.feeds import FeedState
 from storage.index import CorpusIndex
 
 log = logging.getLogger("source_ingest.pipeline")
+
+# RFC 5005 archive documents a backfill follows from a feed, at most (about 20 entries each).
+MAX_ARCHIVE_DOCUMENTS = 500
 
 FEED_TYPES = frozenset({
     "application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml",
@@ -69,8 +73,54 @@ async def read_source(polite: PoliteFetcher, extraction: ExtractionPool,
         since = backfill.since
         listed = tuple(url for url in listed
                        if (url.entry.published or url.lastmod or since) >= since)
-    return SourceRead(entries=tuple(url.entry for url in listed),
-                      not_modified=not walk.files and not walk.urls, sitemaps=walk)
+    entries = tuple(url.entry for url in listed)
+    if start_urls is not None:
+        archived = await archived_feed_entries(polite, extraction, feed,
+                                               feed.obeys_robots(settings))
+        if backfill is not None and backfill.since is not None:
+            since = backfill.since
+            archived = tuple(entry for entry in archived
+                             if (entry.published or since) >= since)
+        # After the sitemaps' URLs (newest first), those only the feed's archive lists, by
+        # URL: a sitemap's entry is keyed by its URL, a feed's by its guid.
+        in_sitemaps = {normalize_url(entry.url) for entry in entries if entry.url}
+        entries += tuple(entry for entry in archived
+                         if entry.url is None or normalize_url(entry.url) not in in_sitemaps)
+    return SourceRead(entries=entries, not_modified=not walk.files and not entries,
+                      sitemaps=walk)
+
+
+async def archived_feed_entries(polite: PoliteFetcher, extraction: ExtractionPool,
+                                feed: FeedSettings, respect_robots: bool,
+                                ) -> tuple[FeedEntry, ...]:
+    """A feed's entries and its RFC 5005 archive's: each `prev-archive` document in turn,
+    at the host's pace, up to MAX_ARCHIVE_DOCUMENTS (a loop ends where it closes). A
+    document that fails ends the walk there, logged; what was read is kept."""
+    entries: list[FeedEntry] = []
+    seen: set[str] = set()
+    url: str | None = feed.url
+    while url is not None and url not in seen and len(seen) < MAX_ARCHIVE_DOCUMENTS:
+        seen.add(url)
+        try:
+            response = await polite.fetch(url, respect_robots=respect_robots and url != feed.url,
+                                          allowed_types=FEED_TYPES, access=feed.private_access)
+            parsed = await extraction.parse_feed(
+                response.body, feed_name=feed.name, feed_url=response.url,
+                content_type=_content_type(response.content_type, response.charset))
+        except IngestFailure as failure:
+            log.warning("feed archive walk stopped", extra={
+                "event": "feed_archive_failed", "feed": feed.name, "url": url,
+                "failure": failure.kind, "detail": failure.detail})
+            break
+        entries.extend(parsed.entries)
+        url = parsed.prev_archive
+    if feed.include_urls or feed.exclude_urls:
+        entries = [entry for entry in entries if entry.url is None or feed.wants_url(entry.url)]
+    return tuple(entries)
+
+
+def _content_type(media_type: str, charset: str | None) -> str:
+    return f"{media_type}; charset={charset}" if charset else media_type
 
 
 async def validators_to_keep(database: DatabaseLane, index: CorpusIndex, feed: FeedSettings,
@@ -107,9 +157,7 @@ async def _read_feed(polite: PoliteFetcher, extraction: ExtractionPool, feed: Fe
     if response.not_modified:
         return SourceRead(entries=(), not_modified=True, etag=response.etag,
                           last_modified=response.last_modified)
-    content_type = response.content_type
-    if response.charset:
-        content_type = f"{content_type}; charset={response.charset}"
+    content_type = _content_type(response.content_type, response.charset)
     # In a worker, within the feed-parse deadline: feedparser takes tens of milliseconds a
     # feed, which on the event loop held up every fetch in flight (and every run's start).
     parsed = await extraction.parse_feed(response.body, feed_name=feed.name,

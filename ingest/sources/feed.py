@@ -33,6 +33,8 @@ class ParsedFeed:
     title: str
     entries: tuple[FeedEntry, ...]
     warnings: tuple[str, ...]  # one line each, e.g. "not well-formed XML: ... (entries recovered)"
+    # RFC 5005 archived feeds: the document of the entries before these (absolute), if any.
+    prev_archive: str | None = None
 
 
 def parse_feed(
@@ -73,7 +75,16 @@ def parse_feed(
         title=_plain_text(result.feed.get("title_detail"), result.feed.get("title", "")),
         entries=tuple(entries),
         warnings=warnings,
+        prev_archive=_prev_archive(result.feed.get("links", ()), feed_url),
     )
+
+
+def _prev_archive(links: Any, feed_url: str) -> str | None:
+    for link in links or ():
+        if isinstance(link, dict) and link.get("rel") == "prev-archive":
+            url = urljoin(feed_url, str(link.get("href", "")).strip())
+            return without_credentials(url) if is_http_url(url) else None
+    return None
 
 
 def _feedparser_headers(content_type: str | None) -> dict[str, str]:

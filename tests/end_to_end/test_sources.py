@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from tests.cli_runner import run_cli, start_cli, write_config
-from tests.loopback import LoopbackSite, serve_site
-from tests.sitesources import SourcesSite, serve_sources_site
+from tests.faultserver import serve_story
+from tests.loopback import LoopbackSite, Route, serve_site
+from tests.newsfixtures import FakeStory, rss_feed
+from tests.sitesources import SourcesSite, dated_story, serve_sources_site
 
 
 def _config(tmp_path: Path, database_url: str, sources: SourcesSite, *,
@@ -199,3 +201,47 @@ respect_robots = false
         assert site.hit_count(f"/private/{sources.private.slug}.html") == 1
         assert site.hit_count("/robots.txt") == 0
     assert sources.private.corpus_text() in set(_stored(tmp_path).values())
+
+
+def _archived_feed(items: list[tuple[FakeStory, str]], prev_archive: str | None) -> bytes:
+    feed = rss_feed(items).replace('<rss version="2.0">',
+                                   '<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">')
+    if prev_archive is not None:
+        feed = feed.replace("<channel>", f'<channel>\n  <atom:link rel="prev-archive" '
+                                         f'href="{prev_archive}"/>', 1)
+    return feed.encode()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_backfill_of_a_feed_without_sitemaps_follows_its_rfc5005_archive(
+        tmp_path: Path, database_url: str) -> None:
+    with serve_site() as site:
+        stories = [dated_story(f"story-{i}", date(2025, 1, 1 + i)) for i in range(6)]
+        for story in stories:
+            serve_story(site, f"/news/{story.slug}.html", story)
+
+        def items(*numbers: int) -> list[tuple[FakeStory, str]]:
+            return [(stories[n], site.url(f"/news/{stories[n].slug}.html")) for n in numbers]
+
+        # The current feed, then two archive documents; the oldest points back at the
+        # newer one (a loop the walk must end). No robots.txt, no sitemap: both 404.
+        site.set("/rss.xml", Route(_archived_feed(items(5, 4), "/archive/2.xml"),
+                                   content_type="application/rss+xml"))
+        site.set("/archive/2.xml", Route(_archived_feed(items(3, 2), "/archive/1.xml"),
+                                         content_type="application/rss+xml"))
+        site.set("/archive/1.xml", Route(_archived_feed(items(1, 0), "/archive/2.xml"),
+                                         content_type="application/rss+xml"))
+        config = write_config(tmp_path / "config.toml", database_url=database_url,
+                              corpus_dir=tmp_path / "corpus",
+                              feeds=[("daily", site.url("/rss.xml"))],
+                              fetch={"per_host_delay_seconds": 0})
+        fetched = run_cli("--config", str(config), "fetch", cwd=tmp_path)
+        assert fetched.returncode == 0, fetched.stderr
+        assert set(_stored(tmp_path).values()) == {s.corpus_text() for s in stories[4:]}
+
+        backfilled = run_cli("--config", str(config), "backfill", "daily", cwd=tmp_path)
+        assert backfilled.returncode == 0, backfilled.stderr
+        assert "articles stored     4" in backfilled.stdout
+        assert set(_stored(tmp_path).values()) == {s.corpus_text() for s in stories}
+        assert site.hit_count("/archive/2.xml") == 1 and site.hit_count("/archive/1.xml") == 1
+        assert all(site.hit_count(f"/news/{s.slug}.html") == 1 for s in stories)

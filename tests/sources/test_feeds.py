@@ -266,3 +266,14 @@ def test_real_latin1_feed_is_decoded_and_dated() -> None:
     parsed = parse_feed(body, feed_name="jn", feed_url="https://feeds.jn.pt/JN-ULTIMAS")
     assert parsed.title == "Jornal de Notícias - Últimas Notícias"
     assert all(e.published is not None for e in parsed.entries)
+
+
+def test_an_archived_feed_names_its_previous_archive_document() -> None:
+    body = (b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            b'<link rel="prev-archive" href="/archive/2024-11.xml"/>'
+            b'<entry><id>a</id><title>A</title><link href="https://news.example/a"/></entry>'
+            b'</feed>')
+    parsed = parse_feed(body, feed_name="example", feed_url="https://news.example/feed.xml")
+    assert parsed.prev_archive == "https://news.example/archive/2024-11.xml"
+    assert parse_feed(body.replace(b"prev-archive", b"alternate"), feed_name="example",
+                      feed_url="https://news.example/feed.xml").prev_archive is None
