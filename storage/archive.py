@@ -1,4 +1,6 @@
-"""The page archive: every stored article's page as WARC records, for re-extraction.
+"""The page archive: every stored article's page as WARC records, for re-extraction, and
+every fetched page that gave no text (its metadata record names the failure kind instead of
+a sequence), so that an extractor fixed later can still recover it.
 
 Each article is a `response` record (HTTP status, headers and body as received, after
 transfer decoding) followed by a `metadata` record (feed, entry, sequence, extractor version,
@@ -80,9 +82,10 @@ class ArchiveItem:
 
     page: ArchivedPage
     entry: ArchivedEntry
-    sequence: int
+    sequence: int | None  # None: a page that gave no text (see failure_kind)
     extractor_version: str
     method: str
+    failure_kind: str | None = None  # why extraction gave no article, for a failed page
 
 
 @dataclass(frozen=True)
@@ -109,13 +112,15 @@ def item_bytes(item: ArchiveItem) -> bytes:
     lines.append(f"Content-Length: {len(page.body)}")
     http_block = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + page.body
     entry = item.entry
-    metadata = {
+    metadata: dict[str, Any] = {
         "feed": entry.feed, "entry_key": entry.entry_key, "sequence": item.sequence,
         "extractor_version": item.extractor_version, "method": item.method,
         "entry": {"title": entry.title, "summary_html": entry.summary_html,
                   "content_html": entry.content_html,
                   "published": entry.published.isoformat() if entry.published else None},
     }
+    if item.failure_kind is not None:
+        metadata["failure_kind"] = item.failure_kind
     response = _record(WarcRecordType.response, response_id, page.url,
                        "application/http; msgtype=response", http_block)
     described = _record(WarcRecordType.metadata, uuid.uuid4().urn, page.url,
@@ -238,9 +243,10 @@ class ArchivedArticle:
 
     page: ArchivedPage
     entry: ArchivedEntry
-    sequence: int
+    sequence: int | None  # None: a failed page's records
     extractor_version: str
     method: str
+    failure_kind: str | None = None
 
 
 def read_archived(directory: Path, location: ArchiveLocation) -> ArchivedArticle:
@@ -291,7 +297,9 @@ def _article(location: ArchiveLocation, records: list[tuple[WarcRecord, bytes]])
         return ArchivedArticle(
             page=ArchivedPage(url=response.headers.get("WARC-Target-URI", ""), status=status,
                               headers=headers, body=body),
-            entry=archived_entry, sequence=int(meta["sequence"]),
-            extractor_version=str(meta["extractor_version"]), method=str(meta["method"]))
+            entry=archived_entry,
+            sequence=None if meta["sequence"] is None else int(meta["sequence"]),
+            extractor_version=str(meta["extractor_version"]), method=str(meta["method"]),
+            failure_kind=meta.get("failure_kind"))
     except (IndexError, ValueError, KeyError, TypeError) as exc:
         raise ArchiveError(f"{where}: unreadable records ({exc})") from exc

@@ -10,13 +10,19 @@ from sqlalchemy import and_, bindparam, func, select
 
 from ingest.records import ArticleState
 from storage.database import Database, in_chunks
-from storage.schema import articles
+from storage.schema import articles, failed_pages
 
 _ARCHIVE_ENDS = select(
     articles.c.archive_file,
     func.max(articles.c.archive_offset + articles.c.archive_length).label("end")).where(
     articles.c.archive_file.in_(bindparam("p_files", expanding=True)),
     articles.c.state == ArticleState.STORED).group_by(articles.c.archive_file)
+# Failed pages' records count too: they are synced before their rows are written.
+_FAILED_ENDS = select(
+    failed_pages.c.archive_file,
+    func.max(failed_pages.c.archive_offset + failed_pages.c.archive_length).label("end")).where(
+    failed_pages.c.archive_file.in_(bindparam("p_files", expanding=True))).group_by(
+    failed_pages.c.archive_file)
 
 
 @dataclass(frozen=True)
@@ -37,12 +43,15 @@ class ArchivedArticleRow:
 
 class ArchiveRows(Database):
     def archive_ends(self, file_names: Sequence[str]) -> dict[str, int]:
-        """For each archive file, where its last stored article's records end."""
+        """For each archive file, where its last stored article's or failed page's records
+        end."""
         ends: dict[str, int] = {}
         with self._transaction() as conn:
             for chunk in in_chunks(list(file_names)):
-                for row in conn.execute(_ARCHIVE_ENDS, {"p_files": chunk}):
-                    ends[row.archive_file] = int(row.end)
+                for statement in (_ARCHIVE_ENDS, _FAILED_ENDS):
+                    for row in conn.execute(statement, {"p_files": chunk}):
+                        ends[row.archive_file] = max(ends.get(row.archive_file, 0),
+                                                     int(row.end))
         return ends
 
     def archived_articles(self, feeds: Sequence[str] = (), since: date | None = None,

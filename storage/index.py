@@ -19,6 +19,7 @@ from storage.articles import ARTICLE_SEQUENCE, ArticleRows
 from storage.corpus_guard import CorpusGuardRows
 from storage.database import DatabaseError, create_database_engine, one_line, redact_database_url
 from storage.entry_fates import EntryFateRows
+from storage.failed_pages import FailedPageRows
 from storage.feeds import FeedRows
 from storage.health_rows import HealthRows
 from storage.migrate import SchemaError, upgrade_schema
@@ -31,9 +32,9 @@ from storage.sitemaps import SitemapRows
 
 class CorpusIndex(FeedRows, ArticleRows, RunRows, ArchiveRows, HealthRows, RewriteRows,
                   EntryFateRows, SearchRows, CorpusGuardRows, AdoptRows, ArticleStreamRows,
-                  SitemapRows):
-    """Feeds and leases, entries, articles, runs, the archive's records and sitemap files,
-    in one database."""
+                  SitemapRows, FailedPageRows):
+    """Feeds and leases, entries, articles, runs, the archive's records (stored articles' and
+    failed pages') and sitemap files, in one database."""
 
 
 def open_index(database_url: str) -> CorpusIndex:

@@ -33,6 +33,7 @@ from storage.schema import article_events, articles, signature_bands
 class EventKind(StrEnum):
     REWRITTEN = "rewritten"  # the text changed: new hash and file name, same sequence
     DUPLICATE = "duplicate"  # the new text is another article's: reported, not merged
+    RECOVERED = "recovered"  # a page that gave no text now does: stored as a new article
 
 
 @dataclass(frozen=True)

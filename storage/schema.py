@@ -74,7 +74,7 @@ article_events = Table(
     Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     Column("sequence", Integer, nullable=False),
     Column("feed", String(64), nullable=False),
-    Column("kind", String(32), nullable=False),  # rewritten | duplicate
+    Column("kind", String(32), nullable=False),  # rewritten | duplicate | recovered
     Column("old_file", String(128), nullable=False),
     Column("new_file", String(128), nullable=True),
     Column("similarity", Float, nullable=True),
@@ -82,6 +82,22 @@ article_events = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_article_events_run", article_events.c.run_id)
+
+# Pages that gave no text, archived all the same: where their records are, so that
+# `reextract` can try them again when the extractor or site rules change.
+failed_pages = Table(
+    "failed_pages",
+    metadata,
+    Column("feed", String(64), primary_key=True),
+    Column("entry_key", String(512), primary_key=True),
+    Column("url", Text, nullable=False),  # the page's final URL
+    Column("failure_kind", String(40), nullable=False),
+    Column("archive_file", String(200), nullable=False),
+    Column("archive_offset", BigInteger, nullable=False),
+    Column("archive_length", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_failed_pages_archive_file", failed_pages.c.archive_file)
 
 # Locality-sensitive hash bands of stored articles: candidates for near-duplicate checks.
 signature_bands = Table(

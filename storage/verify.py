@@ -84,6 +84,8 @@ def verify_corpus(index: CorpusIndex, corpus_dir: Path,
                                           "temporary file left by an interrupted write"))
         elif is_corpus_file_name(name):
             problems.append(VerifyProblem("orphan_file", name, "corpus file not in the index"))
+    if archive_dir is not None:
+        problems.extend(_failed_page_problems(index, archive_dir))
     files_seen = sum(1 for name in on_disk if is_corpus_file_name(name))
     return VerifyReport(articles_checked=checked, files_seen=files_seen,
                         problems=tuple(problems))
@@ -103,3 +105,20 @@ def _archive_problem(archive_dir: Path, row: ArticleRow) -> VerifyProblem | None
                              f"{row.archive_file}@{row.archive_offset} holds article "
                              f"{archived.sequence} ({archived.page.url}), not this one")
     return None
+
+
+def _failed_page_problems(index: CorpusIndex, archive_dir: Path) -> list[VerifyProblem]:
+    """Whether each failed entry's archived page (what `reextract` tries) is whole and its own."""
+    problems: list[VerifyProblem] = []
+    for row in index.failed_archived_pages():
+        location = ArchiveLocation(row.archive_file, row.archive_offset, row.archive_length)
+        try:
+            archived = read_archived(archive_dir, location)
+        except ArchiveError as exc:
+            problems.append(VerifyProblem("bad_archive_record", row.url, str(exc)))
+            continue
+        if archived.sequence is not None or archived.page.url != row.url:
+            problems.append(VerifyProblem("bad_archive_record", row.url,
+                                          f"{row.archive_file}@{row.archive_offset} holds "
+                                          f"{archived.page.url}, not this failed page"))
+    return problems

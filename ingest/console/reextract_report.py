@@ -62,6 +62,13 @@ def render_reextract_summary(summary: ReextractSummary, *, dry_run: bool,
         f"  now empty         {summary.count(Outcome.NOW_EMPTY)} (old text kept)",
         f"  now duplicates    {summary.count(Outcome.DUPLICATE)} (reported, not merged)",
     ]
+    if summary.count(Outcome.RECOVERED) or summary.count(Outcome.STILL_EMPTY):
+        lines.append(f"  recovered         {summary.count(Outcome.RECOVERED)} (failed pages that "
+                     f"give text now{'' if summary.run_id is None else ', stored'})")
+        lines.append(f"  still empty       {summary.count(Outcome.STILL_EMPTY)} (failed pages)")
+    if summary.count(Outcome.FILTERED):
+        lines.append(f"  filtered          {summary.count(Outcome.FILTERED)} (recovered text the "
+                     "topic filters reject)")
     if summary.count(Outcome.UNREADABLE):
         lines.append(f"  unreadable        {summary.count(Outcome.UNREADABLE)}")
     worst = summary.worst_first()
@@ -77,6 +84,8 @@ def render_reextract_summary(summary: ReextractSummary, *, dry_run: bool,
         if len(worst) > limit:
             lines.append(f"  ... and {len(worst) - limit} more")
     for result in summary.results:
+        if result.outcome is Outcome.RECOVERED:
+            lines.append(f"  recovered: {result.old_file} -> {result.new_file or '(dry run)'}")
         if result.outcome in (Outcome.NOW_EMPTY, Outcome.UNREADABLE):
             lines.append(f"  {result.outcome.value}: {result.old_file}: {result.detail}")
     return "\n".join(lines)

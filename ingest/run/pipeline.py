@@ -29,14 +29,14 @@ from ingest.records import (
     RunState,
     RunTrigger,
 )
-from ingest.run.archiving import run_storage, store_request
+from ingest.run.archiving import FailedPageArchive, run_storage, store_request
 from ingest.run.database_lane import DatabaseLane
 from ingest.run.extraction_health import refresh_after_poll
 from ingest.run.in_flight import PagesInFlight
 from ingest.run.observer import RunObserver, SilentObserver
 from ingest.run.poll_recorder import PollRecorder
 from ingest.run.run_tally import RunTally
-from ingest.run.schedule_plan import SchedulePlan
+from ingest.run.schedule_plan import SchedulePlan, claim_batch
 from ingest.run.source_read import Backfill, read_source, validators_to_keep
 from ingest.run.store import StoreRequest, store_batch
 from ingest.run.store_lane import StoreLane
@@ -45,7 +45,7 @@ from ingest.run.unclaimed import enabled_only, why_not_polled
 from ingest.run.worker_pool import ExtractionPool, cpu_cores
 from ingest.urls import detail_without_url, normalize_url
 from storage.database import DatabaseError, utcnow
-from storage.feeds import SCHEDULED_CLAIM_BATCH, FeedState
+from storage.feeds import FeedState
 from storage.index import CorpusIndex
 from storage.recovery import WriterIdentity, recover_interrupted_writes
 from storage.runs import RunCounts
@@ -93,6 +93,7 @@ class _RunContext:
     policy: SchedulePlan
     extraction: ExtractionPool
     stores: StoreLane[StoreRequest]
+    failed_pages: FailedPageArchive  # pages that gave no text, kept for `reextract`
     polls: PollRecorder
     in_flight: PagesInFlight  # article pages being fetched, by normalised URL
     # Pages fetched but not yet extracted, at most: when extraction is the bottleneck, fetching
@@ -143,7 +144,7 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
     claimable = None if names is None else enabled_only(settings, names)
     claimed = await database.call(
         index.claim_feeds, writer.tag, now, settings.schedule.lease_seconds, names=claimable,
-        due_only=request.due_only, limit=_claim_batch(settings) if request.due_only else None)
+        due_only=request.due_only, limit=claim_batch(settings) if request.due_only else None)
     claimed_names = {state.name for state in claimed}
     unclaimed = tuple(name for name in names or () if name not in claimed_names) \
         if not request.due_only else ()
@@ -165,12 +166,13 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
     extraction = ExtractionPool(limits=settings.limits)
     storage = run_storage(settings, index, writer.tag, run_id)
     stores: StoreLane[StoreRequest] = StoreLane(functools.partial(store_batch, storage))
+    failed_pages = FailedPageArchive(settings, index, writer.tag)
     # A scheduled run claims again when half its batch is done, and a poll is done once
     # recorded: its recorder writes as soon as half a batch waits. With the 50 ms wait for a
     # fuller batch, a scheduled run polled 230 feeds/s all answering 304, a fetch 450.
     polls = PollRecorder(functools.partial(database.call, index.record_poll_successes,
                                            owner=writer.tag),
-                         max_batch=_claim_batch(settings) // 2 if request.due_only else 64)
+                         max_batch=claim_batch(settings) // 2 if request.due_only else 64)
     try:
         async with PageFetcher(settings.fetch, transport=transport,
                                observe=observe_fetch) as fetcher:
@@ -179,6 +181,7 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
                                   polite=PoliteFetcher(fetcher, settings.fetch, robots),
                                   tally=tally, policy=policy,
                                   extraction=extraction, stores=stores, polls=polls,
+                                  failed_pages=failed_pages,
                                   in_flight=PagesInFlight(),
                                   pages_in_hand=asyncio.Semaphore(
                                       settings.fetch.max_concurrency + 2 * cpu_cores()),
@@ -196,6 +199,7 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
             stores.close()
             extraction.close()
             storage.close()
+            await database.call(failed_pages.close)  # after its last append on the lane
         # Best effort: when the database itself failed these may fail too, and the leases
         # then simply expire.
         with contextlib.suppress(DatabaseError):
@@ -240,13 +244,6 @@ async def _until_stopped(work: asyncio.Future[None], stop: asyncio.Event | None,
             stopper.cancel()
 
 
-def _claim_batch(settings: Settings) -> int:
-    # Twice the requests in flight: feeds waiting for their poll to be recorded, or for a busy
-    # host's slot, hold a place in the batch without holding a connection. A batch of 16
-    # spent an eighth of a 304-only run's CPU on claim statements (bench/scale_sources.py).
-    return max(SCHEDULED_CLAIM_BATCH, 2 * settings.fetch.max_concurrency)
-
-
 async def _poll_claimed_feeds(context: _RunContext, request: RunRequest,
                               claimed: Sequence[FeedState], in_hand: set[str]) -> None:
     """Poll the claimed feeds. A scheduled run claims more due feeds as earlier ones finish:
@@ -254,7 +251,7 @@ async def _poll_claimed_feeds(context: _RunContext, request: RunRequest,
 
     It claims again when half its batch is done, not at every feed: one claim statement per
     half batch, each O(feeds claimed) (storage/feeds.py `claim_feeds`)."""
-    batch = _claim_batch(context.settings)
+    batch = claim_batch(context.settings)
     pending: set[asyncio.Future[None]] = set()
     # Each poll reports here when it ends. asyncio.wait(pending) instead registered a callback
     # on every pending poll at every one that ended: quadratic in a manual fetch, which starts
@@ -476,6 +473,7 @@ async def _fetch_and_store(context: _RunContext, feed: FeedSettings, entry: Feed
             feed, entry, response.body, response.charset, response.url,
             context.settings.dedupe.near_duplicates)
     if extraction.failure is not None:
+        await context.database.call(context.failed_pages.keep, entry, response, extraction.failure)
         raise IngestFailure(*extraction.failure)
     article = extraction.article
     assert article is not None

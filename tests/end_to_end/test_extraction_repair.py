@@ -1,6 +1,8 @@
 """The whole story: a site changes its layout, the feed turns `extraction_degraded`, the operator
 adds a `keep` rule, `reextract` repairs the damaged articles from the archive under their own
-sequence numbers (beside the running service), `verify` passes and the feed is healthy again."""
+sequence numbers (beside the running service), `verify` passes and the feed is healthy again.
+Some of the redesigned pages give no text at all: their pages are archived all the same, and
+`reextract` recovers them as new articles once the rule is there."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from tests.faultserver import invented_story, serve_feed
 from tests.loopback import LoopbackSite, Route, serve_site
 from tests.newsfixtures import FakeStory, news_page
 
-GOOD, BROKEN = 12, 6
+GOOD, BROKEN, EMPTY = 12, 6, 3
 
 
 def _story(number: int) -> FakeStory:
@@ -39,10 +41,19 @@ def _new_layout(story: FakeStory) -> str:
         '      <div class="story-body d-none" data-reveal="story">')
 
 
-def _serve(site: LoopbackSite, stories: list[FakeStory], broken_from: int) -> str:
+def _empty_layout(story: FakeStory) -> str:
+    """The redesign's feature pages: the story ships in a <noscript> for a script to render,
+    so nothing of it is page text and extraction finds no article at all."""
+    head, tail = news_page(story).split('<div class="story-body">')
+    return head + '<noscript class="story-body">' + tail.replace("</div>", "</noscript>", 1)
+
+
+def _serve(site: LoopbackSite, stories: list[FakeStory], broken_from: int,
+           empty_from: int | None = None) -> str:
     items = []
     for number, story in enumerate(stories):
-        page = _new_layout(story) if number >= broken_from else news_page(story)
+        page = _empty_layout(story) if empty_from is not None and number >= empty_from \
+            else _new_layout(story) if number >= broken_from else news_page(story)
         site.set(f"/news/{number}.html", Route(page.encode("utf-8")))
         items.append((story, site.url(f"/news/{number}.html")))
     return serve_feed(site, "/rss.xml", items)
@@ -78,7 +89,7 @@ def _by_sequence(corpus: Path) -> dict[int, tuple[str, str]]:
 def test_a_layout_change_is_noticed_and_repaired_from_the_archive(
         tmp_path: Path, database_url: str) -> None:
     corpus = tmp_path / "corpus"
-    stories = [_story(number) for number in range(GOOD + BROKEN)]
+    stories = [_story(number) for number in range(GOOD + BROKEN + EMPTY)]
     texts = ["\n\n".join(story.paragraphs) for story in stories]
     with serve_site() as site:
         feed_url = _serve(site, stories[:GOOD], broken_from=GOOD)
@@ -88,7 +99,7 @@ def test_a_layout_change_is_noticed_and_repaired_from_the_archive(
         assert _feed(_status(config, tmp_path))["health"] == "ok"
 
         # The site redesigns: its next articles come out as their standfirst alone.
-        _serve(site, stories, broken_from=GOOD)
+        _serve(site, stories, broken_from=GOOD, empty_from=GOOD + BROKEN)
         fetched = run_cli("--config", str(config), "fetch", cwd=tmp_path)
         assert fetched.returncode == 0, fetched.stderr
         assert '"event": "extraction_degraded"' in fetched.stderr
@@ -101,6 +112,7 @@ def test_a_layout_change_is_noticed_and_repaired_from_the_archive(
         assert len(before) == GOOD + BROKEN
         damaged = {sequence for sequence, (_, text) in before.items() if text not in texts}
         assert len(damaged) == BROKEN
+        assert fetched.stderr.count('"kind": "no_article_text"') == EMPTY
 
         # The operator finds the story's container and adds a rule for it.
         config.write_text(config.read_text().replace(
@@ -130,7 +142,8 @@ def test_a_layout_change_is_noticed_and_repaired_from_the_archive(
                           "--dry-run", cwd=tmp_path)
             assert dry.returncode == 0, dry.stderr
             assert f"changed           {BROKEN} (would be rewritten)" in dry.stdout
-            assert f"articles checked  {GOOD + BROKEN}" in dry.stdout
+            assert f"articles checked  {GOOD + BROKEN + EMPTY}" in dry.stdout
+            assert f"recovered         {EMPTY} (failed pages that give text now)" in dry.stdout
             listed = [line.split() for line in dry.stdout.splitlines()
                       if line.strip() and line.split()[0].replace(".", "").isdigit()]
             similarities = [float(row[0]) for row in listed]
@@ -142,18 +155,21 @@ def test_a_layout_change_is_noticed_and_repaired_from_the_archive(
                                cwd=tmp_path)
             assert repaired.returncode == 0, repaired.stderr
             assert f"changed           {BROKEN} (rewritten)" in repaired.stdout
+            assert f"recovered         {EMPTY} (failed pages that give text now, stored)" \
+                in repaired.stdout
         finally:
             service.send_signal(signal.SIGTERM)
             service.communicate(timeout=30)
 
     after = _by_sequence(corpus)
     # Same sequence numbers, the full stories now, under names that follow the new hashes.
-    assert set(after) == set(before)
+    recovered = set(after) - set(before)
+    assert set(before) < set(after) and len(recovered) == EMPTY
     assert sorted(text for _, text in after.values()) == sorted(texts)
     for sequence in damaged:
         assert after[sequence][0] != before[sequence][0]
         assert after[sequence][0].startswith(before[sequence][0].split("_")[0] + "_")
-    assert len(list(corpus.iterdir())) == GOOD + BROKEN
+    assert len(list(corpus.iterdir())) == GOOD + BROKEN + EMPTY
     verify = run_cli("--config", str(config), "verify", cwd=tmp_path)
     assert verify.returncode == 0, verify.stdout
     status = _status(config, tmp_path)
@@ -161,8 +177,8 @@ def test_a_layout_change_is_noticed_and_repaired_from_the_archive(
     assert _feed(status)["extraction_degraded"] is None
     runs = [run for run in status["runs"]  # type: ignore[union-attr]
             if run["trigger"] == "reextract"]
-    assert len(runs) == 1 and runs[0]["articles_stored"] == BROKEN
+    assert len(runs) == 1 and runs[0]["articles_stored"] == BROKEN + EMPTY
     events = runs[0]["article_events"]
-    assert sorted(event["sequence"] for event in events) == sorted(damaged)
-    assert all(event["kind"] == "rewritten" and event["new_file"] == after[event["sequence"]][0]
-               for event in events)
+    assert sorted(event["sequence"] for event in events) == sorted(damaged | recovered)
+    assert all(event["kind"] == ("recovered" if event["sequence"] in recovered else "rewritten")
+               and event["new_file"] == after[event["sequence"]][0] for event in events)

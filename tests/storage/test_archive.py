@@ -6,12 +6,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from config.settings import FeedSettings
-from ingest.records import Article, ExtractionMethod, content_hash
+from ingest.records import Article, EntryOutcome, ExtractionMethod, content_hash
 from ingest.run.store import Storage, StoreRequest, store_batch
 from storage.archive import (
     ArchivedEntry,
@@ -225,3 +226,39 @@ def test_the_archive_goes_beside_the_corpus_folder_unless_configured_or_off() ->
     from ingest.run.archiving import open_archive
 
     assert open_archive(off, "host-1-aa") is None
+
+
+def test_a_failed_pages_records_are_kept_by_recovery_and_listed_while_the_entry_is_failed(
+        index: CorpusIndex, tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    me = new_writer_identity()
+    dead = WriterIdentity(host=me.host, pid=_exited_pid(), token="deadbeef")
+    writer = ArchiveWriter(archive, dead.tag)
+    failed = replace(_item(7), sequence=None, method="", failure_kind="no_article_text")
+    location = writer.append([failed])[0]
+    index.record_entry("world", "guid-7", "https://news.example/story-7", EntryOutcome.FAILED,
+                       failure_kind="no_article_text")
+    index.record_failed_page("world", "guid-7", "https://news.example/story-7",
+                             "no_article_text", (location.file_name, location.offset,
+                                                 location.length), utcnow())
+    # The crash: the next failed page's records torn, never named in the index.
+    torn = writer.append([replace(failed, entry=replace(failed.entry, entry_key="guid-8"))])[0]
+    writer.close()
+    path = archive / location.file_name
+    with path.open("r+b") as handle:
+        handle.truncate(torn.offset + torn.length // 3)
+
+    report = recover_interrupted_writes(index, tmp_path / "corpus", me, utcnow(), 300, archive)
+
+    assert report.archive_bytes_cut == torn.length // 3
+    assert path.stat().st_size == location.offset + location.length
+    archived = read_archived(archive, location)
+    assert (archived.sequence, archived.failure_kind, archived.entry.entry_key) == \
+        (None, "no_article_text", "guid-7")
+    rows = index.failed_archived_pages(["world"])
+    assert [(row.entry_key, row.entry_url, row.archive_file) for row in rows] == \
+        [("guid-7", "https://news.example/story-7", location.file_name)]
+    # Once the entry is stored (say, by reextract), it is no longer a failed page to try.
+    index.record_entry("world", "guid-7", "https://news.example/story-7", EntryOutcome.STORED,
+                       sequence=1)
+    assert index.failed_archived_pages() == []
