@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, func, inspect, select
@@ -225,6 +226,19 @@ def assert_every_story_stored_once(engine: Engine, news: NewsSite, corpus_dir: P
     assert dangling == []
 
 
+def _wait_for_polls_since(engine: Engine, names: list[str], since: datetime,
+                          timeout: float) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(select(feeds.c.name, feeds.c.last_success_at)
+                                .where(feeds.c.name.in_(names))).all()
+        if all(row.last_success_at is not None and row.last_success_at >= since
+               for row in rows) or time.monotonic() > deadline:
+            return list(rows)
+        time.sleep(0.2)
+
+
 def _lease_holders(engine: Engine) -> dict[int, list[str]]:
     """Feeds currently leased, by the process id in the lease owner's tag."""
     now = datetime.now().astimezone()
@@ -303,14 +317,14 @@ def test_killed_replica_feeds_are_taken_over_after_lease_expiry(
         by_pid[victim_pid].wait()  # reaped, as a container runtime would: not a zombie
         killed_at = datetime.now().astimezone()
         reached = wait_until_all_stored(engine, news, timeout=100)
+        # The dead replica's feeds are polled again by the others once its leases run out
+        # (its stories may all be stored before that, through the feeds that share them).
+        taken_over = _wait_for_polls_since(engine, victim_feeds, killed_at, timeout=60)
         survivors = [replica for pid, replica in by_pid.items() if pid != victim_pid]
         assert all(replica.poll() is None for replica in survivors)
     assert reached.stored == len(news.stories), reached
     assert_every_story_stored_once(engine, news, corpus_dir)
-    with engine.connect() as conn:
-        taken_over = conn.execute(select(feeds.c.name, feeds.c.last_success_at)
-                                  .where(feeds.c.name.in_(victim_feeds))).all()
-    # The dead replica's feeds were polled again by the others once its leases ran out.
-    assert all(row.last_success_at >= killed_at for row in taken_over)
+    assert all(row.last_success_at is not None and row.last_success_at >= killed_at
+               for row in taken_over), taken_over
     verify = run_cli("--config", str(config), "verify", cwd=tmp_path)
     assert verify.returncode == 0, verify.stdout + verify.stderr
