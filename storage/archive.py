@@ -24,7 +24,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from http import HTTPStatus
@@ -303,3 +303,25 @@ def _article(location: ArchiveLocation, records: list[tuple[WarcRecord, bytes]])
             failure_kind=meta.get("failure_kind"))
     except (IndexError, ValueError, KeyError, TypeError) as exc:
         raise ArchiveError(f"{where}: unreadable records ({exc})") from exc
+
+
+def archived_articles(directory: Path) -> Iterator[tuple[ArchiveLocation, ArchivedArticle]]:
+    """Every whole pair of records in the archive, file by file in name order, each file in
+    the order written (`reindex` takes URL, feed and title from them). A torn or damaged
+    pair is skipped: `verify` names those."""
+    for path in sorted(directory.glob(f"*{ARCHIVE_SUFFIX}")):
+        try:
+            size = path.stat().st_size
+            with path.open("rb") as handle:
+                starts = [record.stream_pos for record in
+                          ArchiveIterator(handle, parse_http=False, fsspec_args=False)
+                          if record.record_type == WarcRecordType.response]
+        except OSError:
+            continue
+        for start, end in zip(starts, [*starts[1:], size], strict=True):
+            location = ArchiveLocation(path.name, start, end - start)
+            try:
+                yield location, read_archived(directory, location)
+            except ArchiveError:
+                continue
+

@@ -12,7 +12,8 @@ from storage.database import DatabaseError
 @click.pass_context
 def reindex(ctx: click.Context) -> None:
     """Rebuild the index from the corpus files (sequence from the name, hash from the text,
-    date from the header). Safe to run again or to interrupt: files already indexed are left
+    date from the header; URL, feed and title from the page archive when it has the
+    article). Safe to run again or to interrupt: files already indexed are left
     alone. Run it while nothing else writes to this corpus."""
     from ingest.run.reindex import reindex_corpus
 
@@ -20,7 +21,8 @@ def reindex(ctx: click.Context) -> None:
     index = cli_index(settings)
     corpus_dir = settings.storage.corpus_dir
     try:
-        report = reindex_corpus(index, corpus_dir)
+        archive = settings.storage.archive_path if settings.storage.archive else None
+        report = reindex_corpus(index, corpus_dir, archive_dir=archive)
     except DatabaseError as exc:
         fail(f"database error: {exc}", EXIT_DATABASE)
         return
@@ -30,6 +32,6 @@ def reindex(ctx: click.Context) -> None:
         click.echo(f"left out: {problem}")
     click.echo(f"{corpus_dir}: {report.files_seen} files, {report.added} added to the index, "
                f"{report.already_indexed} already in it, {report.made_searchable} made "
-               f"searchable")
+               f"searchable, {report.from_archive} with URL and feed from the archive")
     if report.problems:
         raise SystemExit(EXIT_PROBLEMS)

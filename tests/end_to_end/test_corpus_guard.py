@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sqlite3
 from pathlib import Path
 
 from tests.cli_runner import run_cli, write_config
@@ -42,6 +43,14 @@ def test_new_index_on_an_old_corpus_is_refused_until_reindexed(tmp_path: Path) -
         again = run_cli("--config", str(lost), "reindex", cwd=tmp_path)
         assert reindexed.returncode == 0, reindexed.stdout + reindexed.stderr
         assert "2 files, 2 added to the index, 0 already in it" in reindexed.stdout
+        # The page archive beside the corpus tells each article's URL, feed and title.
+        assert "2 with URL and feed from the archive" in reindexed.stdout
+        with sqlite3.connect(tmp_path / "b.db") as conn:
+            origins = conn.execute("SELECT url, feed, title FROM articles").fetchall()
+        assert sorted(url for url, _, _ in origins) == [
+            site.url("/a/1.html"), site.url("/a/2.html")]
+        assert {feed for _, feed, _ in origins} == {"good"}
+        assert all(title for _, _, title in origins)
         assert "2 files, 0 added to the index, 2 already in it" in again.stdout
         verify = run_cli("--config", str(lost), "verify", cwd=tmp_path)
         assert verify.returncode == 0, verify.stdout
