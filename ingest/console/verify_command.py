@@ -48,7 +48,8 @@ def verify(ctx: click.Context, repair: bool) -> None:
 
             recovered = recover_interrupted_writes(index, corpus_dir, new_writer_identity(),
                                                    utcnow(), settings.schedule.lease_seconds)
-            added = reindex_corpus(index, corpus_dir)
+            added = reindex_corpus(index, corpus_dir, archive_dir=settings.storage.archive_path
+                                   if settings.storage.archive else None)
             click.echo(f"repaired: {recovered.rows_removed} unfinished write(s) and "
                        f"{recovered.files_removed} temporary file(s) removed, {added.added} "
                        f"file(s) added to the index")
