@@ -35,7 +35,7 @@ log = logging.getLogger("source_ingest.migrate")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # The newest revision in MIGRATIONS_DIR: bump it with every new migration (a test checks).
-HEAD_REVISION = "0006_failed_pages"
+HEAD_REVISION = "0007_sitemap_urls"
 BASELINE_REVISION = "0001"
 # The tables `metadata.create_all` made before migrations existed (revision 0001).
 BASELINE_TABLES = frozenset({"counters", "articles", "signature_bands", "feeds", "entries",

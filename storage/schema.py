@@ -192,6 +192,17 @@ Index("ix_failures_run", failures.c.run_id)
 
 # The sitemap files of sitemap sources as last read: a poll fetches a child again only when
 # its parent lists a new lastmod, and with a conditional GET.
+# Each article URL a sitemap source's files list, with its lastmod, as last read (issue 18);
+# which URLs are new is told by `entries`, keyed alike.
+sitemap_urls = Table(
+    "sitemap_urls",
+    metadata,
+    Column("feed", String(64), primary_key=True),
+    Column("entry_key", String(512), primary_key=True),  # as `entries.entry_key`
+    Column("lastmod", Date, nullable=True),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+)
+
 sitemap_files = Table(
     "sitemap_files",
     metadata,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import and_, delete, insert, select
 
 from storage.database import Database, in_chunks
-from storage.schema import sitemap_files
+from storage.entries import stored_entry_key
+from storage.schema import sitemap_files, sitemap_urls
 
 
 @dataclass(frozen=True)
@@ -44,3 +45,24 @@ class SitemapRows(Database):
                  "lastmod": (file.lastmod or None) and file.lastmod[:64], "etag": file.etag,
                  "last_modified": file.last_modified, "is_index": file.is_index,
                  "checked_at": now} for file in files])
+
+    def record_sitemap_urls(self, feed: str, urls: Sequence[tuple[str, date | None]],
+                            now: datetime) -> None:
+        """Replace these URLs' rows: (entry key, lastmod) of each listed article URL."""
+        if not urls:
+            return
+        latest = {stored_entry_key(key): lastmod for key, lastmod in urls}
+        with self._transaction() as conn:
+            for chunk in in_chunks(sorted(latest)):
+                conn.execute(delete(sitemap_urls).where(and_(
+                    sitemap_urls.c.feed == feed, sitemap_urls.c.entry_key.in_(chunk))))
+            conn.execute(insert(sitemap_urls), [
+                {"feed": feed, "entry_key": key, "lastmod": lastmod, "seen_at": now}
+                for key, lastmod in latest.items()])
+
+    def sitemap_url_lastmods(self, feed: str) -> dict[str, date | None]:
+        with self._transaction() as conn:
+            return {row.entry_key: row.lastmod for row in conn.execute(
+                select(sitemap_urls.c.entry_key, sitemap_urls.c.lastmod)
+                .where(sitemap_urls.c.feed == feed))}
+

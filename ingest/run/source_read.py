@@ -135,8 +135,10 @@ async def validators_to_keep(database: DatabaseLane, index: CorpusIndex, feed: F
     if not settled:
         return None, None
     if read.sitemaps is not None and read.sitemaps.complete:
-        await database.call(index.record_sitemap_files, feed.name, read.sitemaps.files,
-                            utcnow())
+        now = utcnow()
+        await database.call(index.record_sitemap_files, feed.name, read.sitemaps.files, now)
+        await database.call(index.record_sitemap_urls, feed.name,
+                            [(url.entry.key, url.lastmod) for url in read.sitemaps.urls], now)
     return read.etag, read.last_modified
 
 

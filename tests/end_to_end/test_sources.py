@@ -13,7 +13,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, select
 
+from storage.schema import sitemap_urls
 from tests.cli_runner import run_cli, start_cli, write_config
 from tests.faultserver import serve_story
 from tests.loopback import LoopbackSite, Route, serve_site
@@ -68,6 +70,14 @@ def test_sitemap_and_news_sitemap_polls_store_their_articles_and_obey_robots(
         status = run_cli("--config", str(config), "status", "--json", cwd=tmp_path)
         report = json.loads(status.stdout)
         assert "robots_disallowed" in json.dumps(report)
+        # The index remembers each listed article URL's lastmod, as each file listed it.
+        engine = create_engine(database_url)
+        with engine.connect() as conn:
+            lastmods = dict(conn.execute(select(sitemap_urls.c.entry_key, sitemap_urls.c.lastmod)
+                                         .where(sitemap_urls.c.feed == "daily-sitemap")).all())
+        engine.dispose()
+        assert {sources.story_url(story): story.published
+                for story in [*sources.archive, *sources.recent]}.items() <= lastmods.items()
 
         # Second poll: only the changed child is read again, only its new URL fetched.
         hits_before = dict(site.hits)
