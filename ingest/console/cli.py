@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +20,6 @@ from ingest.console.backfill_command import backfill
 from ingest.console.cli_support import (
     EXIT_CONFIG,
     EXIT_DATABASE,
-    EXIT_INTERRUPTED,
     EXIT_PROBLEMS,
     check_corpus_before_writing,
     cli_index,
@@ -29,14 +27,13 @@ from ingest.console.cli_support import (
     fail,
 )
 from ingest.console.export_command import export
+from ingest.console.foreground_run import run_in_foreground
 from ingest.console.logs import configure_logging, redact_secrets
-from ingest.console.progress import LogProgress, TerminalProgress
 from ingest.console.reindex_command import reindex
-from ingest.console.run_summary import render_summary
 from ingest.console.source_commands import discover, export_opml, import_opml
 from ingest.console.status import build_status, render_status, status_as_json
 from ingest.console.verify_command import verify
-from ingest.records import FeedHealth, IngestFailure, RunState, RunTrigger
+from ingest.records import FeedHealth, IngestFailure, RunTrigger
 from storage.database import DatabaseError, missing_driver_error, redact_database_url, utcnow
 from storage.migrate import SchemaRevision, database_revision
 from storage.recovery import new_writer_identity
@@ -44,7 +41,7 @@ from storage.recovery import new_writer_identity
 log = logging.getLogger("source_ingest.cli")
 
 if TYPE_CHECKING:  # the pipeline (httpx, parsers) loads only for commands that fetch
-    from ingest.run.pipeline import RunSummary
+    pass
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -119,8 +116,7 @@ def run(ctx: click.Context, http_listen: str | None) -> None:
 @click.pass_context
 def fetch(ctx: click.Context, feed_names: tuple[str, ...]) -> None:
     """Run one fetch now, in the foreground, and print a summary."""
-    from ingest.run.pipeline import RunRequest, run_fetch
-    from scheduler.policy import SchedulePolicy
+    from ingest.run.pipeline import RunRequest
 
     settings = cli_settings(ctx)
     known = {feed.name for feed in settings.feeds}
@@ -131,34 +127,12 @@ def fetch(ctx: click.Context, feed_names: tuple[str, ...]) -> None:
     index = cli_index(settings)
     writer = new_writer_identity()
     check_corpus_before_writing(settings, index, writer.tag)
-    interactive = sys.stderr.isatty()
-    observer = TerminalProgress(sys.stderr) if interactive else LogProgress()
-
-    async def main() -> RunSummary | None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        request = RunRequest(trigger=RunTrigger.MANUAL, feed_names=feed_names or None,
-                             due_only=False)
-        return await run_fetch(settings, index, request, writer,
-                               policy=SchedulePolicy(settings.schedule), observer=observer,
-                               stop=stop)
-
-    try:
-        summary = asyncio.run(main())
-    except DatabaseError as exc:
-        fail(f"database error: {exc}", EXIT_DATABASE)
-        return
-    finally:
-        observer.close()
-        index.close()
-    if summary is not None:
-        click.echo(render_summary(summary))
-        if summary.state is RunState.INTERRUPTED:
-            sys.exit(EXIT_INTERRUPTED)
-        if feed_names and any(why is not FeedHealth.BUSY for why in summary.not_polled.values()):
-            sys.exit(EXIT_PROBLEMS)  # a feed asked for by name was suspended or disabled
+    request = RunRequest(trigger=RunTrigger.MANUAL, feed_names=feed_names or None,
+                         due_only=False)
+    summary = run_in_foreground(settings, index, request, writer)
+    if summary is not None and feed_names and any(
+            why is not FeedHealth.BUSY for why in summary.not_polled.values()):
+        sys.exit(EXIT_PROBLEMS)  # a feed asked for by name was suspended or disabled
 
 
 @cli.command()
