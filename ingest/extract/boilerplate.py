@@ -14,6 +14,7 @@ defeats them gets `SiteRules.drop` selectors in its configuration, never a rule 
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Factors by strength of the evidence: the share of its text's weight an element keeps.
@@ -86,7 +87,23 @@ def furniture_factor(tag: str, attributes: dict[str, str | None]) -> float:
         return STRONG
     if tag in _STRUCTURAL_TAGS or role in _STRUCTURAL_ROLES:
         return STRUCTURAL
-    names = _names(attributes)
+    return _named_factor(attributes.get("class"), attributes.get("id"))
+
+
+def names_site_words(attributes: dict[str, str | None]) -> bool:
+    """Whether the element's class or id names the site's own words (caption, credit,
+    share, comment ...): for inline elements, which have no factor of their own."""
+    if not (attributes.get("class") or attributes.get("id")):
+        return False
+    return _named_site_words(attributes.get("class"), attributes.get("id"))
+
+
+# A template repeats its class names on every element of a kind and every page of a site:
+# the verdicts on the words are memoised by (class, id), a quarter of the walk's time
+# before (bench/extraction.py, profiled).
+@functools.lru_cache(maxsize=8192)
+def _named_factor(class_names: str | None, element_id: str | None) -> float:
+    names = _names(class_names, element_id)
     if not names or _ARTICLE_WORDS.search(names):
         return NO_EVIDENCE
     if _LOUD.search(names):
@@ -96,12 +113,9 @@ def furniture_factor(tag: str, attributes: dict[str, str | None]) -> float:
     return NO_EVIDENCE
 
 
-def names_site_words(attributes: dict[str, str | None]) -> bool:
-    """Whether the element's class or id names the site's own words (caption, credit,
-    share, comment ...): for inline elements, which have no factor of their own."""
-    if not (attributes.get("class") or attributes.get("id")):
-        return False
-    names = _names(attributes)
+@functools.lru_cache(maxsize=8192)
+def _named_site_words(class_names: str | None, element_id: str | None) -> bool:
+    names = _names(class_names, element_id)
     return _LOUD.search(names) is not None and _ARTICLE_WORDS.search(names) is None
 
 
@@ -118,7 +132,12 @@ def is_unseen(attributes: dict[str, str | None]) -> bool:
     names = attributes.get("class")
     if not names:
         return False
-    return _UNSEEN.search(names.lower()) is not None
+    return _unseen_class(names)
+
+
+@functools.lru_cache(maxsize=8192)
+def _unseen_class(class_names: str) -> bool:
+    return _UNSEEN.search(class_names.lower()) is not None
 
 
 def is_declared_article(tag: str, attributes: dict[str, str | None]) -> bool:
@@ -126,10 +145,8 @@ def is_declared_article(tag: str, attributes: dict[str, str | None]) -> bool:
     return tag == "article" or attributes.get("itemprop") == "articleBody"
 
 
-def _names(attributes: dict[str, str | None]) -> str:
-    names = " ".join(
-        value for value in (attributes.get("class"), attributes.get("id")) if value
-    )
+def _names(class_names: str | None, element_id: str | None) -> str:
+    names = " ".join(value for value in (class_names, element_id) if value)
     if "category-" in names or "tag-" in names:
         # A post's categories and tags in its classes (WordPress `category-promo`, TypePad
         # `entry-category-advertising`) are the author's topics, not the template's words.
