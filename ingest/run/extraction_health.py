@@ -90,11 +90,10 @@ def _signal(row: SignalRow) -> ArticleSignal:
                          summary_found=row.summary_found)
 
 
-def refresh_after_poll(index: CorpusIndex, feed: str, settings: ExtractionHealthSettings,
-                       outcomes: Sequence[EntryOutcome]) -> None:
-    """Judge the feed again when its poll stored articles or got no text from a page."""
-    if EntryOutcome.STORED in outcomes or EntryOutcome.FAILED in outcomes:
-        refresh_extraction_health(index, feed, settings)
+def health_may_change(outcomes: Sequence[EntryOutcome]) -> bool:
+    """Whether a poll with these outcomes calls for judging the feed again: it stored
+    articles or got no text from a page."""
+    return EntryOutcome.STORED in outcomes or EntryOutcome.FAILED in outcomes
 
 
 def refresh_extraction_health(index: CorpusIndex, feed: str,

@@ -31,7 +31,7 @@ from ingest.records import (
 )
 from ingest.run.archiving import FailedPageArchive, run_storage, store_request
 from ingest.run.database_lane import DatabaseLane
-from ingest.run.extraction_health import refresh_after_poll
+from ingest.run.extraction_health import health_may_change, refresh_extraction_health
 from ingest.run.in_flight import PagesInFlight
 from ingest.run.observer import RunObserver, SilentObserver
 from ingest.run.poll_recorder import PollRecorder
@@ -356,8 +356,9 @@ async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedSta
     etag, last_modified = await validators_to_keep(
         context.database, context.index, feed, state, read,
         settled=EntryOutcome.RETRY not in outcomes, backfill=context.backfill is not None)
-    await context.database.call(refresh_after_poll, context.index, feed.name,
-                                context.settings.extraction_health, outcomes)
+    if health_may_change(outcomes):  # not after a 304: no trip to the database lane
+        await context.database.call(refresh_extraction_health, context.index, feed.name,
+                                    context.settings.extraction_health)
     await context.polls.record(context.policy.poll_success(
         feed, utcnow(), etag=etag, last_modified=last_modified))
     # A poll that found nothing new is the common case (1,000 feeds every 15 minutes): a line
