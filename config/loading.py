@@ -291,10 +291,14 @@ def _extraction_health(table: Mapping[str, Any]) -> ExtractionHealthSettings:
 
 
 def _http(table: Mapping[str, Any], environ: Mapping[str, str]) -> HttpSettings:
-    _reject_unknown(table, "http", {"listen", "token"})
+    _reject_unknown(table, "http", {"listen", "token", "per_feed_metrics_limit"})
     listen = _get(table, "http", "listen", str, None) or None
     token = environ.get(ENV_HTTP_TOKEN) or _get(table, "http", "token", str, None) or None
-    return HttpSettings(listen=listen, token=token)
+    limit = _get(table, "http", "per_feed_metrics_limit", int,
+                 HttpSettings.per_feed_metrics_limit)
+    if limit < 0:
+        raise ConfigError("http.per_feed_metrics_limit: must be 0 or more")
+    return HttpSettings(listen=listen, token=token, per_feed_metrics_limit=limit)
 
 
 _FEED_KEYS = frozenset({"name", "url", "interval_minutes", "interval_seconds", "filters",

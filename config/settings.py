@@ -125,6 +125,9 @@ class ExtractionHealthSettings:
 class HttpSettings:
     listen: str | None = None  # "HOST:PORT" to serve the status API and page
     token: str | None = None
+    # /metrics has series per feed (health, failures, articles ...) up to this many feeds;
+    # past it only the counts by health: 100,000 feeds made 700,000 series a scrape.
+    per_feed_metrics_limit: int = 1000
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -9,11 +9,13 @@ shared by every replica.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from config.settings import Settings
+from config.settings import HttpSettings, Settings
 from ingest.console.feed_health import feed_verdict
+from ingest.records import FeedHealth
 from scheduler.service_metrics import ServiceMetrics
 from storage.entry_fates import FeedArticleHealth
 from storage.feeds import FeedState
@@ -30,6 +32,7 @@ class ServiceGauges:
     # Per feed: articles stored and failed in its last run and the last 24 hours.
     articles: Mapping[str, FeedArticleHealth] = field(default_factory=dict)
     disabled: frozenset[str] = frozenset()
+    per_feed_limit: int = HttpSettings.per_feed_metrics_limit  # more feeds: counts only
 
 
 def metrics_body(metrics: ServiceMetrics, settings: Settings, feeds: Sequence[FeedState],
@@ -43,7 +46,8 @@ def metrics_body(metrics: ServiceMetrics, settings: Settings, feeds: Sequence[Fe
         scheduler_alive=alive, runs_in_flight=runs_in_flight,
         articles_in_index=articles_in_index,
         feeds=[feed for feed in feeds if feed.name in configured], articles=articles or {},
-        disabled=frozenset(feed.name for feed in settings.feeds if not feed.enabled))
+        disabled=frozenset(feed.name for feed in settings.feeds if not feed.enabled),
+        per_feed_limit=settings.http.per_feed_metrics_limit)
     return render_metrics(metrics, gauges).encode("utf-8")
 
 
@@ -82,6 +86,20 @@ def render_metrics(metrics: ServiceMetrics, gauges: ServiceGauges) -> str:
         out.append(f'{name}_bucket{{le="{_number(bound)}"}} {count}')
     out.append(f"{name}_sum {_number(latency.total_seconds)}")
     out.append(f"{name}_count {latency.count}")
+    health = [feed_verdict(feed, gauges.articles.get(feed.name),
+                           enabled=feed.name not in gauges.disabled).health
+              for feed in gauges.feeds]
+    counts = Counter(health)
+    _family(out, "source_ingest_feeds", "gauge",
+            "Feeds known to the index, by health (new, ok, failing, suspended, disabled, busy).",
+            [({"health": str(kind)}, counts[kind]) for kind in FeedHealth])
+    if len(gauges.feeds) <= gauges.per_feed_limit:
+        _feed_families(out, gauges, health)
+    return "\n".join(out) + "\n"
+
+
+def _feed_families(out: list[str], gauges: ServiceGauges, health: Sequence[FeedHealth]) -> None:
+    """The series of each feed: with many feeds (`per_feed_limit`), left out."""
     _family(out, "source_ingest_feed_last_success_timestamp_seconds", "gauge",
             "When each feed was last polled successfully (unix seconds; absent if never).",
             [({"feed": feed.name}, feed.last_success_at.timestamp())
@@ -97,17 +115,17 @@ def render_metrics(metrics: ServiceMetrics, gauges: ServiceGauges) -> str:
             "(status gives the reason).",
             [({"feed": feed.name}, int(bool(feed.extraction_degraded)))
              for feed in gauges.feeds])
-    _feed_article_families(out, gauges)
-    return "\n".join(out) + "\n"
+    _feed_article_families(out, gauges, health)
 
 
-def _feed_article_families(out: list[str], gauges: ServiceGauges) -> None:
+def _feed_article_families(out: list[str], gauges: ServiceGauges,
+                           health: Sequence[FeedHealth]) -> None:
     samples: list[tuple[dict[str, str], float]] = []
     for feed in gauges.feeds:
-        health = gauges.articles.get(feed.name)
-        if health is None:
+        articles = gauges.articles.get(feed.name)
+        if articles is None:
             continue
-        for window, counts in (("last_run", health.last_run), ("24h", health.last_day)):
+        for window, counts in (("last_run", articles.last_run), ("24h", articles.last_day)):
             samples.append(({"feed": feed.name, "window": window, "outcome": "stored"},
                             counts.stored))
             samples.append(({"feed": feed.name, "window": window, "outcome": "failed"},
@@ -117,10 +135,8 @@ def _feed_article_families(out: list[str], gauges: ServiceGauges) -> None:
             samples)
     _family(out, "source_ingest_feed_health", "gauge",
             "1 for each feed's health (new, ok, failing, suspended, disabled, busy).",
-            [({"feed": feed.name, "health": feed_verdict(
-                feed, gauges.articles.get(feed.name),
-                enabled=feed.name not in gauges.disabled).health}, 1)
-             for feed in gauges.feeds])
+            [({"feed": feed.name, "health": str(kind)}, 1)
+             for feed, kind in zip(gauges.feeds, health, strict=True)])
 
 
 def _family(out: list[str], name: str, kind: str, help_text: str,
