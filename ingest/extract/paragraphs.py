@@ -132,9 +132,12 @@ class _Walk:
         links = tuple(self.links)
         self.links.clear()
         leading, self.leading_link_chars, self.plain_text_read = self.leading_link_chars, 0, False
-        parts = [normalize_paragraph(part.replace(_LINE_BREAK, " "))
-                 for part in _PARAGRAPH_BREAK.split(raw)]
-        parts = [part for part in parts if part]
+        if _LINE_BREAK in raw:
+            parts = [normalize_paragraph(part.replace(_LINE_BREAK, " "))
+                     for part in _PARAGRAPH_BREAK.split(raw)]
+            parts = [part for part in parts if part]
+        else:  # no <br> in it, the common case: one paragraph
+            parts = [part] if (part := normalize_paragraph(raw)) else []
         lengths = [len(part) for part in parts]
         self.text_chars += sum(lengths)
         total = sum(lengths) or 1
@@ -238,7 +241,7 @@ def _visit_children(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: in
             _visit_block(child, walk, inline, depth=depth + 1)
         else:
             if tag == "a":
-                walk.links.append(child.attributes.get("href") or "")
+                walk.links.append(attributes.get("href") or "")
             _visit_children(child, walk, inline.entering(tag), depth=depth + 1)
 
 
