@@ -31,7 +31,14 @@ from ingest.console.foreground_run import run_in_foreground
 from ingest.console.logs import configure_logging, redact_secrets
 from ingest.console.reindex_command import reindex
 from ingest.console.source_commands import discover, export_opml, import_opml
-from ingest.console.status import build_status, render_status, status_as_json
+from ingest.console.status import (
+    FEED_PAGE_DEFAULT,
+    FeedPage,
+    build_status,
+    parse_health_filter,
+    render_status,
+    status_as_json,
+)
 from ingest.console.verify_command import verify
 from ingest.records import FeedHealth, IngestFailure, RunTrigger
 from storage.database import DatabaseError, missing_driver_error, redact_database_url, utcnow
@@ -39,6 +46,10 @@ from storage.migrate import SchemaRevision, database_revision
 from storage.recovery import new_writer_identity
 
 log = logging.getLogger("source_ingest.cli")
+
+# `status` lists every feed up to this many configured; past it, a page of them (100,000
+# feeds printed 200,000 lines).
+STATUS_ALL_FEEDS_UP_TO = 200
 
 if TYPE_CHECKING:  # the pipeline (httpx, parsers) loads only for commands that fetch
     pass
@@ -135,17 +146,37 @@ def fetch(ctx: click.Context, feed_names: tuple[str, ...]) -> None:
         sys.exit(EXIT_PROBLEMS)  # a feed asked for by name was suspended or disabled
 
 
+def _health_option(ctx: click.Context, param: click.Parameter,
+                   value: str | None) -> frozenset[FeedHealth]:
+    try:
+        return parse_health_filter(value) if value is not None else frozenset()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--runs", "run_count", default=10, show_default=True,
               type=click.IntRange(1, 1000), help="How many recent runs to show.")
+@click.option("--feeds", "feed_count", default=None, type=click.IntRange(0),
+              help=f"How many feeds to show, the troubled first (default: every feed when "
+                   f"at most {STATUS_ALL_FEEDS_UP_TO} are configured, else "
+                   f"{FEED_PAGE_DEFAULT}; 0: only their counts by health).")
+@click.option("--offset", "feed_offset", default=0, type=click.IntRange(0),
+              help="Skip this many feeds first (with --feeds: the next page).")
+@click.option("--health", "health", default=None, callback=_health_option,
+              help="Only feeds of these healths, comma-separated (e.g. failing,suspended).")
 @click.pass_context
-def status(ctx: click.Context, as_json: bool, run_count: int) -> None:
+def status(ctx: click.Context, as_json: bool, run_count: int, feed_count: int | None,
+           feed_offset: int, health: frozenset[FeedHealth]) -> None:
     """Show the job status log: recent runs and per-feed health."""
     settings = cli_settings(ctx)
+    if feed_count is None and len(settings.feeds) > STATUS_ALL_FEEDS_UP_TO:
+        feed_count = FEED_PAGE_DEFAULT
     index = cli_index(settings)
     try:
-        report = build_status(settings, index, run_count)
+        report = build_status(settings, index, run_count,
+                              FeedPage(limit=feed_count, offset=feed_offset, health=health))
     except DatabaseError as exc:
         fail(f"database error: {exc}", EXIT_DATABASE)
         return

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from ingest.records import FeedHealth
 from storage.entry_fates import ArticleCounts, FeedArticleHealth
-from storage.feeds import FeedState
+from storage.feeds import FeedHealthFacts, FeedState
 
 _NO_ARTICLES = FeedArticleHealth(ArticleCounts(), ArticleCounts())
 
@@ -28,33 +28,45 @@ DISABLED_HINT = "enabled = false in the config: set it to true (or remove it) to
 BUSY_HINT = "another process is polling it now; try again when it is done"
 
 
+def decide_health(facts: FeedHealthFacts, last_run: ArticleCounts | None = None, *,
+                  enabled: bool = True, busy: bool = False) -> FeedHealth:
+    """The health alone, from no more than a status read takes of every feed."""
+    if not enabled:
+        return FeedHealth.DISABLED
+    if facts.suspended:
+        return FeedHealth.SUSPENDED
+    if facts.consecutive_failures or (last_run is not None and last_run.mostly_failing):
+        return FeedHealth.FAILING
+    if facts.extraction_degraded:
+        return FeedHealth.EXTRACTION_DEGRADED
+    if busy:
+        return FeedHealth.BUSY
+    return FeedHealth.OK if facts.ever_succeeded else FeedHealth.NEW
+
+
 def feed_verdict(feed: FeedState, articles: FeedArticleHealth | None = None, *,
                  enabled: bool = True, now: datetime | None = None,
                  own_writer: str | None = None) -> FeedVerdict:
-    articles = articles or _NO_ARTICLES
-    if not enabled:
-        return FeedVerdict(FeedHealth.DISABLED, "disabled in the configuration", DISABLED_HINT)
-    if feed.suspended:
-        return FeedVerdict(FeedHealth.SUSPENDED,
-                           f"{feed.consecutive_failures} failed polls in a row "
-                           f"({feed.last_error_kind or 'unknown'})", suspended_hint(feed.name))
-    if feed.consecutive_failures:
-        return FeedVerdict(FeedHealth.FAILING,
-                           f"feed: {feed.last_error_kind}: {feed.last_error or ''}", "")
-    last = articles.last_run
-    if last.mostly_failing:
-        return FeedVerdict(FeedHealth.FAILING,
-                           f"{last.failed} of {last.failed + last.stored} articles failed in "
-                           f"its last run, mostly {last.dominant_failure}", "")
-    if feed.extraction_degraded:
-        return FeedVerdict(FeedHealth.EXTRACTION_DEGRADED,
-                           f"extraction degraded: {feed.extraction_degraded}", "")
-    if now is not None and feed.lease_until is not None and feed.lease_until > now \
-            and feed.lease_owner != own_writer:
-        return FeedVerdict(FeedHealth.BUSY, f"being polled by {feed.lease_owner}", BUSY_HINT)
-    if feed.last_success_at is None:
-        return FeedVerdict(FeedHealth.NEW, "not polled yet", "")
-    return FeedVerdict(FeedHealth.OK, "", "")
+    last = (articles or _NO_ARTICLES).last_run
+    busy = now is not None and feed.lease_until is not None and feed.lease_until > now \
+        and feed.lease_owner != own_writer
+    health = decide_health(feed.health_facts(), last, enabled=enabled, busy=busy)
+    if health is FeedHealth.DISABLED:
+        return FeedVerdict(health, "disabled in the configuration", DISABLED_HINT)
+    if health is FeedHealth.SUSPENDED:
+        return FeedVerdict(health, f"{feed.consecutive_failures} failed polls in a row "
+                                   f"({feed.last_error_kind or 'unknown'})",
+                           suspended_hint(feed.name))
+    if health is FeedHealth.FAILING and feed.consecutive_failures:
+        return FeedVerdict(health, f"feed: {feed.last_error_kind}: {feed.last_error or ''}", "")
+    if health is FeedHealth.FAILING:
+        return FeedVerdict(health, f"{last.failed} of {last.failed + last.stored} articles "
+                                   f"failed in its last run, mostly {last.dominant_failure}", "")
+    if health is FeedHealth.EXTRACTION_DEGRADED:
+        return FeedVerdict(health, f"extraction degraded: {feed.extraction_degraded}", "")
+    if health is FeedHealth.BUSY:
+        return FeedVerdict(health, f"being polled by {feed.lease_owner}", BUSY_HINT)
+    return FeedVerdict(health, "not polled yet" if health is FeedHealth.NEW else "", "")
 
 
 def feed_health(feed: FeedState, articles: FeedArticleHealth | None = None, *,

@@ -46,7 +46,14 @@ from ingest.console.api_common import (
 from ingest.console.api_reading import ReadingRoutes, add_reading_routes
 from ingest.console.feed_health import DISABLED_HINT, not_polled_hint
 from ingest.console.metrics import metrics_body
-from ingest.console.status import build_status, status_as_json
+from ingest.console.status import (
+    FEED_PAGE_DEFAULT,
+    FEED_PAGE_MAX,
+    FeedPage,
+    build_status,
+    parse_health_filter,
+    status_as_json,
+)
 from ingest.records import FeedHealth, RunTrigger
 from ingest.run.observer import SilentObserver
 from ingest.run.pipeline import RunRequest
@@ -279,8 +286,9 @@ class StatusApi:
 
     async def _status(self, request: web.Request) -> web.Response:
         runs = query_int(request, "runs", 10, 1, 1000)
+        page = _feed_page(request, frozenset(feed.name for feed in self._state.settings.feeds))
         report = await self._query(
-            lambda: build_status(self._state.settings, self._state.index, runs))
+            lambda: build_status(self._state.settings, self._state.index, runs, page))
         # Encoded in a thread (not under the database's time limit): 100,000 feeds' JSON
         # took seconds, which on the event loop held up /healthz.
         body = await asyncio.to_thread(lambda: json_body(status_as_json(report)))
@@ -407,6 +415,23 @@ def _requested_feeds(request: web.Request, body: bytes) -> tuple[str, ...] | Non
         raise HttpError(HTTPStatus.BAD_REQUEST,
                         "feeds: a non-empty list of feed names (omit it for every feed)")
     return tuple(dict.fromkeys(feeds))
+
+
+def _feed_page(request: web.Request, configured: frozenset[str]) -> FeedPage:
+    """?feeds=N (0 to FEED_PAGE_MAX) &offset=N &health=failing,suspended &feed=NAME."""
+    limit = query_int(request, "feeds", FEED_PAGE_DEFAULT, 0, FEED_PAGE_MAX)
+    offset = query_int(request, "offset", 0, 0, 10**9)
+    healths = request.query.getall("health", [])
+    try:
+        health = parse_health_filter(",".join(healths)) if healths else frozenset()
+    except ValueError as exc:
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"health: {exc}") from None
+    names = request.query.getall("feed", [])
+    if len(names) > 1:
+        raise HttpError(HTTPStatus.BAD_REQUEST, "feed: one feed name at most")
+    if names and names[0] not in configured:
+        raise HttpError(HTTPStatus.BAD_REQUEST, f"feed: no configured feed {names[0][:200]!r}")
+    return FeedPage(limit=limit, offset=offset, health=health, name=names[0] if names else None)
 
 
 def _host_name(host_header: str) -> str:

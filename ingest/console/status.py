@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from config.settings import Settings
-from ingest.console.feed_health import FeedVerdict, feed_verdict
+from ingest.console.feed_health import FeedVerdict, decide_health, feed_verdict
 from ingest.console.logs import redact_secrets
 from ingest.records import FeedHealth, RunState, RunTrigger
 from storage.database import utcnow
@@ -17,16 +17,59 @@ from storage.index import CorpusIndex
 from storage.rewrite import ArticleEvent
 from storage.runs import RunRow
 
+# How the headline lists the healths, and the order of the feeds a status read returns: what
+# needs attention first.
+_FIRST = (FeedHealth.FAILING, FeedHealth.SUSPENDED, FeedHealth.DISABLED, FeedHealth.BUSY,
+          FeedHealth.NEW, FeedHealth.OK)
+HEALTH_ORDER = (*_FIRST, *(health for health in FeedHealth if health not in _FIRST))
+FEED_PAGE_DEFAULT = 100
+FEED_PAGE_MAX = 1000
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """Which feeds' rows a status read returns: `limit` of them (None: all) from `offset`, in
+    HEALTH_ORDER then by name, only those of `health` (empty: any) or the feed `name`."""
+
+    limit: int | None = FEED_PAGE_DEFAULT
+    offset: int = 0
+    health: frozenset[FeedHealth] = frozenset()
+    name: str | None = None
+
+    def wants(self, health: FeedHealth) -> bool:
+        return not self.health or health in self.health
+
+
+def parse_health_filter(text: str) -> frozenset[FeedHealth]:
+    """`failing,suspended` as healths; ValueError naming the unknown one."""
+    healths = set()
+    for part in text.split(","):
+        try:
+            healths.add(FeedHealth(part.strip()))
+        except ValueError:
+            raise ValueError(f"unknown health {part.strip()!r} (one of "
+                             f"{', '.join(HEALTH_ORDER)}, comma-separated)") from None
+    return frozenset(healths)
+
 
 @dataclass(frozen=True)
 class StatusReport:
     generated_at: datetime
     articles_stored: int
     runs: tuple[RunRow, ...]
-    feeds: tuple[FeedState, ...]
+    feeds: tuple[FeedState, ...]  # the page asked for (FeedPage), in its order
     configured: frozenset[str]
-    articles: dict[str, FeedArticleHealth]  # per feed: stored and failed, last run and 24 h
+    articles: dict[str, FeedArticleHealth]  # per feed of the page: last run and 24 h
+    feeds_by_health: dict[FeedHealth, int]  # every configured feed the index knows
+    feeds_matching: int  # of those, how many the page's filter (health, name) keeps
+    feeds_offset: int = 0
     disabled: frozenset[str] = frozenset()
+    # What `reextract` runs did to stored articles (rewrites, new duplicates), by run.
+    article_events: tuple[ArticleEvent, ...] = ()
+
+    @property
+    def feeds_total(self) -> int:
+        return sum(self.feeds_by_health.values())
 
     def verdict(self, feed: FeedState) -> FeedVerdict:
         return feed_verdict(feed, self.articles.get(feed.name),
@@ -34,31 +77,43 @@ class StatusReport:
 
     def headline(self) -> str:
         """How the feeds are, in one line: what the page's header badge says too."""
-        counts: dict[FeedHealth, int] = {}
-        for feed in self.feeds:
-            health = self.verdict(feed).health
-            counts[health] = counts.get(health, 0) + 1
-        if not counts:
+        counts = self.feeds_by_health
+        if not self.feeds_total:
             return "no feeds polled yet"
-        order = [FeedHealth.FAILING, FeedHealth.SUSPENDED, FeedHealth.DISABLED,
-                 FeedHealth.BUSY, FeedHealth.NEW, FeedHealth.OK]
-        order += [health for health in FeedHealth if health not in order]
-        return ", ".join(f"{counts[health]} {health}" for health in order if health in counts)
-    # What `reextract` runs did to stored articles (rewrites, new duplicates), by run.
-    article_events: tuple[ArticleEvent, ...] = ()
+        return ", ".join(f"{counts[health]} {health}" for health in HEALTH_ORDER
+                         if counts.get(health))
 
 
-def build_status(settings: Settings, index: CorpusIndex, runs: int) -> StatusReport:
+def build_status(settings: Settings, index: CorpusIndex, runs: int,
+                 page: FeedPage = FeedPage()) -> StatusReport:
+    """The status with every feed counted by health and one page of feed rows.
+
+    Every feed's health comes from one read of the few columns it is decided from and one
+    pass over the feeds' last runs; the full rows and the article counts are read for the
+    page only, so the work for the page does not grow with the feeds configured.
+    """
     configured = frozenset(feed.name for feed in settings.feeds)
-    states = tuple(state for state in index.feed_states() if state.name in configured)
+    disabled = frozenset(feed.name for feed in settings.feeds if not feed.enabled)
+    failures = index.last_run_failures()
+    by_health: dict[FeedHealth, list[str]] = {health: [] for health in HEALTH_ORDER}
+    for facts in sorted(index.feed_health_facts(), key=lambda facts: facts.name):
+        if facts.name in configured:
+            by_health[decide_health(facts, failures.get(facts.name),
+                                    enabled=facts.name not in disabled)].append(facts.name)
+    matching = [name for health in HEALTH_ORDER if page.wants(health)
+                for name in by_health[health] if page.name in (None, name)]
+    shown = matching[page.offset:None if page.limit is None else page.offset + page.limit]
+    states = index.feed_states_named(shown) if shown else {}
     recent = tuple(index.recent_runs(runs))
     events = index.article_events([run.id for run in recent
                                    if run.trigger == RunTrigger.REEXTRACT])
-    return StatusReport(generated_at=utcnow(), articles_stored=index.article_count(),
-                        runs=recent, feeds=states, configured=configured,
-                        article_events=tuple(events), articles=index.feed_article_health(),
-                        disabled=frozenset(feed.name for feed in settings.feeds
-                                           if not feed.enabled))
+    return StatusReport(
+        generated_at=utcnow(), articles_stored=index.article_count(), runs=recent,
+        feeds=tuple(states[name] for name in shown if name in states), configured=configured,
+        articles=index.feed_article_health(feeds=shown) if shown else {},
+        feeds_by_health={health: len(names) for health, names in by_health.items()},
+        feeds_matching=len(matching), feeds_offset=page.offset, disabled=disabled,
+        article_events=tuple(events))
 
 
 def _counts_json(counts: ArticleCounts) -> dict[str, Any]:
@@ -81,6 +136,11 @@ def status_as_json(report: StatusReport) -> dict[str, Any]:
         "generated_at": _iso(report.generated_at),
         "articles_stored": report.articles_stored,
         "feeds_summary": report.headline(),
+        "feeds_total": report.feeds_total,
+        "feeds_matching": report.feeds_matching,
+        "feeds_offset": report.feeds_offset,
+        "feeds_by_health": {str(health): count
+                            for health, count in report.feeds_by_health.items()},
         "runs": [{
             "id": run.id, "trigger": run.trigger, "state": run.state,
             "started_at": _iso(run.started_at), "finished_at": _iso(run.finished_at),
@@ -95,18 +155,23 @@ def status_as_json(report: StatusReport) -> dict[str, Any]:
                 "at": _iso(event.at)} for event in report.article_events
                 if event.run_id == run.id]} if run.trigger == RunTrigger.REEXTRACT else {}),
         } for run in report.runs],
-        "feeds": [{
-            "name": feed.name, "url": redact_secrets(feed.url),
-            "health": report.verdict(feed).health, "health_reason": report.verdict(feed).reason,
-            "hint": report.verdict(feed).hint or None, "articles": _articles_json(report, feed),
-            "last_poll_at": _iso(feed.last_poll_at),
-            "last_success_at": _iso(feed.last_success_at),
-            "consecutive_failures": feed.consecutive_failures,
-            "next_poll_at": None if feed.suspended else _iso(feed.next_poll_at),
-            "suspended": feed.suspended, "last_error_kind": feed.last_error_kind,
-            "last_error": feed.last_error, "articles_stored": feed.articles_stored,
-            "extraction_degraded": feed.extraction_degraded,
-        } for feed in report.feeds],
+        "feeds": [_feed_json(report, feed) for feed in report.feeds],
+    }
+
+
+def _feed_json(report: StatusReport, feed: FeedState) -> dict[str, Any]:
+    verdict = report.verdict(feed)
+    return {
+        "name": feed.name, "url": redact_secrets(feed.url),
+        "health": verdict.health, "health_reason": verdict.reason,
+        "hint": verdict.hint or None, "articles": _articles_json(report, feed),
+        "last_poll_at": _iso(feed.last_poll_at),
+        "last_success_at": _iso(feed.last_success_at),
+        "consecutive_failures": feed.consecutive_failures,
+        "next_poll_at": None if feed.suspended else _iso(feed.next_poll_at),
+        "suspended": feed.suspended, "last_error_kind": feed.last_error_kind,
+        "last_error": feed.last_error, "articles_stored": feed.articles_stored,
+        "extraction_degraded": feed.extraction_degraded,
     }
 
 
@@ -160,8 +225,10 @@ def render_status(report: StatusReport, width: int = 80) -> str:
         if extra:
             lines.append(_clip("        " + "; ".join(extra), width))
     lines += ["", "Feeds"]
-    if not report.feeds:
+    if not report.feeds_total:
         lines.append("  no feeds polled yet")
+    elif not report.feeds_matching:
+        lines.append("  no feed has that health")
     for feed in report.feeds:
         verdict = report.verdict(feed)
         next_poll = "suspended" if feed.suspended else _ago(feed.next_poll_at, now)
@@ -185,4 +252,19 @@ def render_status(report: StatusReport, width: int = 80) -> str:
             lines.append(_clip(f"      {verdict.reason}", width))
         if verdict.hint:
             lines.append(_clip(f"      {verdict.hint}", width))
+    paging = _paging_line(report)
+    if paging:
+        lines.append(_clip(paging, width))
     return "\n".join(lines)
+
+
+def _paging_line(report: StatusReport) -> str | None:
+    """Which of the feeds are shown, when not all of them are."""
+    shown, offset, matching = len(report.feeds), report.feeds_offset, report.feeds_matching
+    if offset == 0 and shown == matching:
+        return None
+    which = f"{offset + 1:,}-{offset + shown:,}" if shown else "none"
+    of = f"{matching:,} feeds" + (f" ({report.feeds_total:,} in all)"
+                                   if matching != report.feeds_total else "")
+    return (f"  showing {which} of {of}, the troubled first; "
+            f"more with --feeds N, --offset N, --health failing,suspended")

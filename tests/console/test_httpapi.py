@@ -185,6 +185,39 @@ def test_api_status_is_what_status_json_prints(open_service: ServiceProcess) -> 
 
 
 @pytest.mark.timeout(60)
+def test_api_status_pages_and_filters_the_feeds_and_counts_them_all(
+        open_service: ServiceProcess) -> None:
+    url = f"{open_service.base}/api/status"
+    whole = httpx.get(url).json()
+    # The failing feed first, however the names sort.
+    assert [feed["name"] for feed in whole["feeds"]] == ["broken", "world"]
+    assert (whole["feeds_total"], whole["feeds_matching"], whole["feeds_offset"]) == (2, 2, 0)
+    assert {health: n for health, n in whole["feeds_by_health"].items() if n} == \
+        {"failing": 1, "ok": 1}
+    assert whole["feeds_summary"] == "1 failing, 1 ok"
+    second = httpx.get(url, params={"feeds": "1", "offset": "1"}).json()
+    assert [feed["name"] for feed in second["feeds"]] == ["world"]
+    assert (second["feeds_total"], second["feeds_offset"]) == (2, 1)
+    summary = httpx.get(url, params={"feeds": "0"}).json()
+    assert summary["feeds"] == [] and summary["feeds_by_health"] == whole["feeds_by_health"]
+    ok = httpx.get(url, params={"health": "ok,new"}).json()
+    assert [feed["name"] for feed in ok["feeds"]] == ["world"] and ok["feeds_matching"] == 1
+    one = httpx.get(url, params={"feed": "broken"}).json()
+    assert [feed["name"] for feed in one["feeds"]] == ["broken"]
+    assert one["feeds"][0]["last_error_kind"] == "http_not_found"
+    for params, message in (({"feeds": "1001"}, "feeds: must be 0 to 1000"),
+                            ({"feeds": "-1"}, "feeds: must be 0 to 1000"),
+                            ({"feeds": "ten"}, "feeds: not a whole number"),
+                            ({"offset": "-5"}, "offset: must be 0 to"),
+                            ({"health": "failing,sick"}, "health: unknown health 'sick'"),
+                            ({"feed": "nope"}, "feed: no configured feed 'nope'"),
+                            ({"feed": ["world", "broken"]}, "feed: one feed name at most")):
+        answer = httpx.get(url, params=params)
+        assert answer.status_code == 400, params
+        assert message in answer.json()["error"], answer.json()
+
+
+@pytest.mark.timeout(60)
 def test_stored_articles_are_listed_counted_per_day_and_served_as_text(
         open_service: ServiceProcess) -> None:
     base = open_service.base
