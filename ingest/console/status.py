@@ -84,6 +84,20 @@ class StatusReport:
                          if counts.get(health))
 
 
+def feeds_by_health(settings: Settings, index: CorpusIndex) -> dict[FeedHealth, list[str]]:
+    """The configured feeds' names by health, each list by name: from one read of the few
+    columns health is decided from and one pass over the feeds' last runs."""
+    configured = frozenset(feed.name for feed in settings.feeds)
+    disabled = frozenset(feed.name for feed in settings.feeds if not feed.enabled)
+    failures = index.last_run_failures()
+    by_health: dict[FeedHealth, list[str]] = {health: [] for health in HEALTH_ORDER}
+    for facts in sorted(index.feed_health_facts(), key=lambda facts: facts.name):
+        if facts.name in configured:
+            by_health[decide_health(facts, failures.get(facts.name),
+                                    enabled=facts.name not in disabled)].append(facts.name)
+    return by_health
+
+
 def build_status(settings: Settings, index: CorpusIndex, runs: int,
                  page: FeedPage = FeedPage()) -> StatusReport:
     """The status with every feed counted by health and one page of feed rows.
@@ -94,12 +108,7 @@ def build_status(settings: Settings, index: CorpusIndex, runs: int,
     """
     configured = frozenset(feed.name for feed in settings.feeds)
     disabled = frozenset(feed.name for feed in settings.feeds if not feed.enabled)
-    failures = index.last_run_failures()
-    by_health: dict[FeedHealth, list[str]] = {health: [] for health in HEALTH_ORDER}
-    for facts in sorted(index.feed_health_facts(), key=lambda facts: facts.name):
-        if facts.name in configured:
-            by_health[decide_health(facts, failures.get(facts.name),
-                                    enabled=facts.name not in disabled)].append(facts.name)
+    by_health = feeds_by_health(settings, index)
     matching = [name for health in HEALTH_ORDER if page.wants(health)
                 for name in by_health[health] if page.name in (None, name)]
     shown = matching[page.offset:None if page.limit is None else page.offset + page.limit]

@@ -6,7 +6,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from config.settings import FeedSettings, HttpSettings, Settings
-from ingest.console.metrics import metrics_body
+from ingest.console.metrics import has_series_per_feed, metrics_body
+from ingest.console.status import feeds_by_health
 from ingest.records import FailureKind
 from scheduler.service_metrics import ServiceMetrics
 from storage.database import utcnow
@@ -17,6 +18,7 @@ FEEDS = tuple(FeedSettings(name=f"f{number}", url=f"https://{number}.example/rss
 
 
 def _metrics(tmp_path: Path, limit: int) -> str:
+    """The body as the HTTP API reads and renders it."""
     settings = Settings(feeds=FEEDS, http=HttpSettings(per_feed_metrics_limit=limit))
     index = open_index(f"sqlite:///{tmp_path / 'index.sqlite3'}")
     try:
@@ -24,8 +26,13 @@ def _metrics(tmp_path: Path, limit: int) -> str:
         index.sync_feeds(list(FEEDS), now)
         index.record_poll_failure("f0", "test", now, FailureKind.HTTP_NOT_FOUND, "gone",
                                   lambda _failures: (now + timedelta(hours=1), False))
-        return metrics_body(ServiceMetrics(), settings, index.feed_states(), 0, alive=True,
-                            runs_in_flight=0, articles=index.feed_article_health()).decode()
+        if has_series_per_feed(settings):
+            return metrics_body(ServiceMetrics(), settings, index.feed_states(), 0,
+                                alive=True, runs_in_flight=0,
+                                articles=index.feed_article_health()).decode()
+        counts = {kind: len(names) for kind, names in feeds_by_health(settings, index).items()}
+        return metrics_body(ServiceMetrics(), settings, [], 0, alive=True, runs_in_flight=0,
+                            health_counts=counts).decode()
     finally:
         index.close()
 
