@@ -58,7 +58,7 @@ def hostile_pages() -> dict[str, bytes]:
 
 
 def real_pages() -> None:
-    from ingest.run.worker_pool import extract_page
+    from ingest.run.page_work import extract_page
 
     pages = sorted((SHARED / "articles-dev").glob("*.html")) + sorted(
         (SHARED / "articles").glob("*.html"))
@@ -88,7 +88,7 @@ _CHILD = """
 import resource, sys, time
 sys.path.insert(0, {root!r})
 from bench.hostile import FEED, URL, _entry
-from ingest.run.worker_pool import extract_page
+from ingest.run.page_work import extract_page
 import ingest.extract.article, bs4
 body = open({path!r}, "rb").read()
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -57,7 +57,7 @@ if str(_REPO) not in sys.path:
 from config.settings import FeedSettings  # noqa: E402
 from ingest.fetch.decode import decode_html  # noqa: E402
 from ingest.records import FeedEntry, IngestFailure  # noqa: E402
-from ingest.run.worker_pool import build_article  # noqa: E402
+from ingest.run.page_work import build_article  # noqa: E402
 from tests.cli_runner import command, environment, write_config  # noqa: E402
 
 _PACKAGES = ("ingest", "storage", "config", "scheduler")

@@ -210,8 +210,8 @@ def extract(ctx: click.Context, source: str | None, page_url: str | None,
     from ingest.fetch.client import PageFetcher
     from ingest.fetch.decode import decode_html
     from ingest.records import FeedEntry
+    from ingest.run.page_work import build_article
     from ingest.run.pipeline import PAGE_TYPES
-    from ingest.run.worker_pool import build_article
     from storage.corpus import format_corpus_text
 
     path = resolve_config_path(ctx.obj["config"], os.environ)

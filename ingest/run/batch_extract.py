@@ -19,7 +19,7 @@ from pathlib import Path
 from config.settings import FeedSettings
 from ingest.fetch.decode import decode_html
 from ingest.records import FeedEntry, IngestFailure
-from ingest.run.worker_pool import build_article
+from ingest.run.page_work import build_article
 from storage.corpus import format_corpus_text
 
 

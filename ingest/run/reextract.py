@@ -29,9 +29,10 @@ from ingest.extract.version import extractor_version
 from ingest.records import EntryOutcome, FeedEntry, IngestFailure, RunState, RunTrigger
 from ingest.run.archiving import run_storage
 from ingest.run.extraction_health import refresh_extraction_health
+from ingest.run.page_work import PageExtraction
 from ingest.run.store import Storage, StoreRequest, store_alone
 from ingest.run.topic_filter import rejection_reason
-from ingest.run.worker_pool import ExtractionPool, PageExtraction, cpu_cores
+from ingest.run.worker_pool import ExtractionPool, cpu_cores
 from ingest.urls import normalize_url
 from storage.archive import ArchiveError, ArchiveLocation, read_archived
 from storage.archive_rows import ArchivedArticleRow

@@ -1,4 +1,5 @@
-"""The extract stage in worker processes: decode, extract, normalise and sign each page.
+"""The extract stage in worker processes: each page's work (`ingest.run.page_work`) and each
+feed's parse, in a pool of workers.
 
 Extraction is CPU-bound, so a run hands pages to one worker process per core and awaits the
 result; everything that crosses the process boundary is a frozen, picklable record.
@@ -13,91 +14,21 @@ import multiprocessing
 import multiprocessing.connection
 import multiprocessing.process
 import os
-import re
 import resource
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any
 
 from config.settings import FeedSettings, LimitSettings
-from ingest.dedupe.normalize import normalize_text
 from ingest.extract.language import detect_language, warm_up_language_model
-from ingest.records import (
-    Article,
-    ExtractionHints,
-    FailureKind,
-    FeedEntry,
-    IngestFailure,
-    content_hash,
-    storable_text,
-)
+from ingest.records import FailureKind, FeedEntry, IngestFailure
+from ingest.run.page_work import PageExtraction, extract_page
 
 if TYPE_CHECKING:
-    from ingest.dedupe.near_duplicates import TextSignature
     from ingest.sources.feed import ParsedFeed
-
-
-@dataclass(frozen=True)
-class PageExtraction:
-    """A page's article and its near-duplicate signature, or why there is no article."""
-
-    article: Article | None
-    signature: TextSignature | None
-    failure: tuple[FailureKind, str] | None
-
-
-def extract_page(feed: FeedSettings, entry: FeedEntry, body: bytes, charset: str | None,
-                 page_url: str, near_duplicates: bool,
-                 max_tags: int = LimitSettings.max_page_tags) -> PageExtraction:
-    """Decode, extract, normalise and sign one page (pure and CPU-bound: runs in a worker).
-
-    A page of more than `max_tags` tags is refused before it is parsed: the HTML parser and
-    the extractor cost time and memory by element (a million `<p>a</p>`: 18 s and 1.6 GB;
-    the largest of 919 real pages has 20,574 tags, bench/hostile.py)."""
-    from ingest.fetch.decode import decode_html
-
-    too_complex = _complexity(body, max_tags)
-    if too_complex is not None:
-        return PageExtraction(article=None, signature=None, failure=(
-            FailureKind.PAGE_TOO_COMPLEX, f"{page_url}: {too_complex}"))
-    try:
-        article = build_article(feed, entry, decode_html(body, charset).text, page_url)
-    except IngestFailure as failure:
-        # IngestFailure does not survive pickling (its args are not its __init__'s), so it
-        # crosses the process boundary as data.
-        return PageExtraction(article=None, signature=None,
-                              failure=(failure.kind, failure.detail))
-    if not near_duplicates:
-        return PageExtraction(article=article, signature=None, failure=None)
-    from ingest.dedupe.near_duplicates import text_signature
-
-    signature = text_signature(article.text)
-    return PageExtraction(article=article, signature=signature, failure=None)
-
-
-# One element's attributes cost lexbor's parse quadratic time (10,000: 0.11 s, 30,000: 2.3 s,
-# 300,000: minutes). A tag's tokens outside quoted values count them; the most in one tag of
-# 919 real pages is 5,806 (script text after a bare "<"), 20,000 cost about a second.
-_MAX_TAG_TOKENS = 20_000
-_LONG_TAG = re.compile(rb"<[^<>]{4096,}")  # starts only at "<", stops at the next: linear
-_QUOTED = re.compile(rb'"[^"]*"|\'[^\']*\'')
-
-
-def _complexity(body: bytes, max_tags: int) -> str | None:
-    """Why a page is too complex to parse, or None: too many tags, or one tag of too many
-    attributes (bench/hostile.py)."""
-    tags = body.count(b"<")
-    if tags > max_tags:
-        return f"{tags} tags, more than {max_tags}"
-    for long_tag in _LONG_TAG.finditer(body):
-        tokens = len(_QUOTED.sub(b" ", long_tag.group()).split())
-        if tokens > _MAX_TAG_TOKENS:
-            return f"a tag of {tokens} attributes, more than {_MAX_TAG_TOKENS}"
-    return None
 
 
 class ExtractionPool:
@@ -427,36 +358,6 @@ def _cap_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def build_article(feed: FeedSettings, entry: FeedEntry, html: str, page_url: str) -> Article:
-    """Extract and normalise the article of one page (pure: no I/O)."""
-    summary = _plain_summary(entry.summary_html)
-    hints = ExtractionHints(title=entry.title, summary=summary,
-                            content_html=entry.content_html, published=entry.published)
-    from ingest.extract.article import extract_article
-
-    extracted = extract_article(html, page_url, hints, feed.rules)
-    # The last point before the text is hashed and stored: a NUL or lone surrogate that came
-    # through the page or its JSON-LD is dropped here, for this article alone.
-    text = storable_text(normalize_text(extracted.paragraphs))
-    if not text:
-        raise IngestFailure(FailureKind.NO_ARTICLE_TEXT, f"nothing extracted from {page_url}")
-    published: date | None = entry.published or extracted.published
-    from ingest.run.extraction_health import summary_found
-
-    return Article(feed_name=feed.name, url=page_url,
-                   title=storable_text(entry.title or extracted.title),
-                   text=text, published=published, content_hash=content_hash(text),
-                   method=extracted.method, summary_found=summary_found(summary, text))
-
-
-def _plain_summary(summary_html: str) -> str:
-    if "<" not in summary_html:
-        return summary_html
-    from bs4 import BeautifulSoup
-
-    return BeautifulSoup(summary_html, "html.parser").get_text(" ", strip=True)
-
-
 def cpu_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -468,8 +369,8 @@ def cpu_cores() -> int:
 # forks; a run whose feeds all answer 304 starts no worker and loads none of it. Not numpy:
 # importing it starts an OpenBLAS thread, and the fork server must stay single-threaded to
 # fork safely; each worker imports it at its first signature (40 ms).
-_WORKER_MODULES = ["ingest.run.worker_pool", "ingest.fetch.decode", "ingest.extract.article",
-                   "ingest.sources.feed", "bs4"]
+_WORKER_MODULES = ["ingest.run.worker_pool", "ingest.run.page_work", "ingest.fetch.decode",
+                   "ingest.extract.article", "ingest.sources.feed", "bs4"]
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:

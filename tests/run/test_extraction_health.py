@@ -14,7 +14,7 @@ from config.settings import ExtractionHealthSettings, FeedSettings
 from config.sources import ConfigError
 from ingest.records import ExtractionMethod, FeedEntry, IngestFailure
 from ingest.run.extraction_health import ArticleSignal, extraction_verdict, summary_found
-from ingest.run.worker_pool import build_article
+from ingest.run.page_work import build_article
 from tests.shared_data import SHARED_ARTICLES, SHARED_ARTICLES_DEV
 
 DEFAULTS = ExtractionHealthSettings()

@@ -14,7 +14,8 @@ from ingest.dedupe.near_duplicates import text_signature
 from ingest.extract.language import detect_language
 from ingest.fetch.decode import decode_html
 from ingest.records import FailureKind, FeedEntry, IngestFailure
-from ingest.run.worker_pool import ExtractionPool, PageExtraction, build_article, extract_page
+from ingest.run.page_work import PageExtraction, build_article, extract_page
+from ingest.run.worker_pool import ExtractionPool
 
 _PAGES = Path(__file__).parents[1] / "extract" / "fixtures"
 _FEED = FeedSettings(name="news", url="https://news.example/feed.xml", interval_seconds=900.0)
@@ -211,3 +212,4 @@ def test_a_run_that_extracts_nothing_never_loads_the_language_model() -> None:
     loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             check=True, timeout=120).stdout.split()
     assert loaded == ["False", "True"]
+

@@ -11,8 +11,8 @@ import pytest
 
 from config.settings import FeedSettings
 from ingest.records import Article, EntryOutcome, FeedEntry, content_hash
+from ingest.run.page_work import extract_page
 from ingest.run.store import Storage, StoreRequest, store_batch
-from ingest.run.worker_pool import extract_page
 from storage.corpus import read_corpus_file
 from storage.database import utcnow
 from storage.index import CorpusIndex, open_index

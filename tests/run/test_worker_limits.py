@@ -11,7 +11,8 @@ import pytest
 
 from config.settings import FeedSettings, LimitSettings
 from ingest.records import FailureKind, FeedEntry, IngestFailure
-from ingest.run.worker_pool import ExtractionPool, extract_page
+from ingest.run.page_work import extract_page
+from ingest.run.worker_pool import ExtractionPool
 
 FEED = FeedSettings(name="news", url="https://news.example/feed.xml", interval_seconds=900.0)
 PROSE = ("The council approved the budget after a long debate about roads, schools and the "
