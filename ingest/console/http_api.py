@@ -45,13 +45,12 @@ from ingest.console.api_common import (
 )
 from ingest.console.api_reading import ReadingRoutes, add_reading_routes
 from ingest.console.feed_health import DISABLED_HINT, not_polled_hint
-from ingest.console.metrics import has_series_per_feed, metrics_body
+from ingest.console.metrics import metrics_body, read_metrics
 from ingest.console.status import (
     FEED_PAGE_DEFAULT,
     FEED_PAGE_MAX,
     FeedPage,
     build_status,
-    feeds_by_health,
     parse_health_filter,
     status_as_json,
 )
@@ -274,19 +273,12 @@ class StatusApi:
     async def _metrics(self, request: web.Request) -> web.Response:
         state = self._state
         index = state.index
-        if has_series_per_feed(state.settings):
-            feeds, articles, health = await self._query(lambda: (
-                index.feed_states(), index.article_count(), index.feed_article_health()))
-            counts = None
-        else:  # the counts by health only: not every feed's row and article counts
-            feeds, health = [], {}
-            articles, counts = await self._query(lambda: (
-                index.article_count(), {kind: len(names) for kind, names in
-                                        feeds_by_health(state.settings, index).items()}))
+        reading = await self._query(lambda: read_metrics(state.settings, index))
         body = await asyncio.to_thread(functools.partial(
-            metrics_body, state.metrics, state.settings, feeds, articles,
-            alive=state.scheduler_alive(), runs_in_flight=len(state.runs_in_flight),
-            articles=health, health_counts=counts))
+            metrics_body, state.metrics, state.settings, reading.feeds,
+            reading.articles_in_index, alive=state.scheduler_alive(),
+            runs_in_flight=len(state.runs_in_flight), articles=reading.articles,
+            health_counts=reading.health_counts))
         return web.Response(body=body,
                             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 

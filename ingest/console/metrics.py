@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 
 from config.settings import HttpSettings, Settings
 from ingest.console.feed_health import feed_verdict
+from ingest.console.status import feeds_by_health
 from ingest.records import FeedHealth
 from scheduler.service_metrics import ServiceMetrics
 from storage.entry_fates import FeedArticleHealth
 from storage.feeds import FeedState
+from storage.index import CorpusIndex
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,25 @@ def metrics_body(metrics: ServiceMetrics, settings: Settings, feeds: Sequence[Fe
     return render_metrics(metrics, gauges).encode("utf-8")
 
 
-def has_series_per_feed(settings: Settings) -> bool:
-    """Whether /metrics lists each feed: up to `[http] per_feed_metrics_limit` feeds."""
-    return len(settings.feeds) <= settings.http.per_feed_metrics_limit
+@dataclass(frozen=True)
+class MetricsReading:
+    """What a scrape reads from the index: every feed's row and article counts, or past
+    `[http] per_feed_metrics_limit` feeds only their counts by health."""
+
+    feeds: Sequence[FeedState]
+    articles_in_index: int
+    articles: Mapping[str, FeedArticleHealth]
+    health_counts: Mapping[FeedHealth, int] | None
+
+
+def read_metrics(settings: Settings, index: CorpusIndex) -> MetricsReading:
+    """The index reads of one scrape (blocking: the HTTP API runs it off the loop)."""
+    if len(settings.feeds) <= settings.http.per_feed_metrics_limit:
+        return MetricsReading(feeds=index.feed_states(), articles_in_index=index.article_count(),
+                              articles=index.feed_article_health(), health_counts=None)
+    return MetricsReading(feeds=(), articles_in_index=index.article_count(), articles={},
+                          health_counts={kind: len(names) for kind, names in
+                                         feeds_by_health(settings, index).items()})
 
 
 def render_metrics(metrics: ServiceMetrics, gauges: ServiceGauges) -> str:

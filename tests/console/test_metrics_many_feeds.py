@@ -6,8 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from config.settings import FeedSettings, HttpSettings, Settings
-from ingest.console.metrics import has_series_per_feed, metrics_body
-from ingest.console.status import feeds_by_health
+from ingest.console.metrics import metrics_body, read_metrics
 from ingest.records import FailureKind
 from scheduler.service_metrics import ServiceMetrics
 from storage.database import utcnow
@@ -26,13 +25,10 @@ def _metrics(tmp_path: Path, limit: int) -> str:
         index.sync_feeds(list(FEEDS), now)
         index.record_poll_failure("f0", "test", now, FailureKind.HTTP_NOT_FOUND, "gone",
                                   lambda _failures: (now + timedelta(hours=1), False))
-        if has_series_per_feed(settings):
-            return metrics_body(ServiceMetrics(), settings, index.feed_states(), 0,
-                                alive=True, runs_in_flight=0,
-                                articles=index.feed_article_health()).decode()
-        counts = {kind: len(names) for kind, names in feeds_by_health(settings, index).items()}
-        return metrics_body(ServiceMetrics(), settings, [], 0, alive=True, runs_in_flight=0,
-                            health_counts=counts).decode()
+        reading = read_metrics(settings, index)
+        return metrics_body(ServiceMetrics(), settings, reading.feeds, reading.articles_in_index,
+                            alive=True, runs_in_flight=0, articles=reading.articles,
+                            health_counts=reading.health_counts).decode()
     finally:
         index.close()
 

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from tests.cli_runner import run_cli, start_cli, write_config
-from tests.end_to_end.test_operator_view import GERMAN, serve_feeds, story
+from tests.end_to_end.test_operator_view import serve_feeds, serve_mixed_languages, story
 from tests.loopback import Route, serve_site
 from tests.newsfixtures import FakeStory, news_page, rss_feed
 
@@ -30,11 +30,7 @@ LIGHTHOUSE = FakeStory(
 def test_global_languages_filter_applies_to_every_feed(tmp_path: Path,
                                                        sqlite_url: str) -> None:
     with serve_site() as site:
-        items = [(story(1), site.url("/a/1.html")), (GERMAN, site.url("/de/1.html"))]
-        site.set("/a/1.html", Route(news_page(story(1)).encode()))
-        site.set("/de/1.html", Route(news_page(GERMAN).encode()))
-        site.set("/mixed.xml", Route(rss_feed(items).encode(),
-                                     content_type="application/rss+xml"))
+        serve_mixed_languages(site)
         config = write_config(tmp_path / "c.toml", database_url=sqlite_url,
                               corpus_dir=tmp_path / "corpus",
                               feeds=[("mixed", site.url("/mixed.xml"))],

@@ -138,14 +138,18 @@ GERMAN = FakeStory(
     published=date(2025, 4, 9))
 
 
+def serve_mixed_languages(site: LoopbackSite) -> None:
+    """/mixed.xml: an English story (/a/1.html) and a German one (/de/1.html)."""
+    items = [(story(1), site.url("/a/1.html")), (GERMAN, site.url("/de/1.html"))]
+    site.set("/a/1.html", Route(news_page(story(1)).encode()))
+    site.set("/de/1.html", Route(news_page(GERMAN).encode()))
+    site.set("/mixed.xml", Route(rss_feed(items).encode(), content_type="application/rss+xml"))
+
+
 def test_language_is_detected_stored_and_filtered_per_feed(tmp_path: Path,
                                                            sqlite_url: str) -> None:
     with serve_site() as site:
-        items = [(story(1), site.url("/a/1.html")), (GERMAN, site.url("/de/1.html"))]
-        site.set("/a/1.html", Route(news_page(story(1)).encode()))
-        site.set("/de/1.html", Route(news_page(GERMAN).encode()))
-        site.set("/mixed.xml", Route(rss_feed(items).encode(),
-                                     content_type="application/rss+xml"))
+        serve_mixed_languages(site)
         config = write_config(tmp_path / "c.toml", database_url=sqlite_url,
                               corpus_dir=tmp_path / "corpus",
                               feeds=[("mixed", site.url("/mixed.xml"))])
