@@ -83,7 +83,7 @@ def cli(ctx: click.Context, config: str | None, log_level: str | None) -> None:
 @click.pass_context
 def run(ctx: click.Context, http_listen: str | None) -> None:
     """Run the background service until SIGTERM/SIGINT."""
-    # The language model (0.8 s) loads while the service starts: a restarted service stores
+    # The language model (0.1-0.2 s) loads while the service starts: a restarted service stores
     # its first articles as soon as before (tests/end_to_end/test_crash_safety.py).
     from ingest.extract.language import warm_up_language_model
     from scheduler.service import ServiceState, serve

@@ -99,7 +99,7 @@ class ExtractionPool:
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
-            # The language model loads once per process (0.8 s, about 0.45 CPU s), in a
+            # The language model loads once per process (about 0.11 CPU s), in a
             # thread while the workers start; a run whose feeds all answer 304 never loads it.
             warm_up_language_model()
             for _ in range(self._size):

