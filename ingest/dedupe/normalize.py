@@ -14,9 +14,9 @@ _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 
 def normalize_paragraph(paragraph: str) -> str:
     """NFC, invisible characters dropped, whitespace inside the paragraph collapsed."""
-    text = unicodedata.normalize("NFC", paragraph)
-    text = _INVISIBLE.sub("", text)
-    return _INNER_WHITESPACE.sub(" ", text).strip()
+    if not paragraph.isascii():  # ASCII is in NFC and has no invisible characters
+        paragraph = _INVISIBLE.sub("", unicodedata.normalize("NFC", paragraph))
+    return _INNER_WHITESPACE.sub(" ", paragraph).strip()
 
 
 def normalize_text(paragraphs: Iterable[str]) -> str:

@@ -132,6 +132,8 @@ class _Walk:
         links = tuple(self.links)
         self.links.clear()
         leading, self.leading_link_chars, self.plain_text_read = self.leading_link_chars, 0, False
+        if raw.isspace():  # the indentation between two blocks: no paragraph (most flushes)
+            return
         if _LINE_BREAK in raw:
             parts = [normalize_paragraph(part.replace(_LINE_BREAK, " "))
                      for part in _PARAGRAPH_BREAK.split(raw)]
@@ -184,33 +186,41 @@ class _Inline:
 
 
 def _visit_block(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: int) -> None:
-    walk.flush()
+    if walk.pieces:
+        walk.flush()
+    else:
+        walk.links.clear()  # what flush would do: links around no text belong to none
     parent = walk.containers[-1] if walk.containers else None
     first = len(walk.paragraphs)
     chars, fields, long_paragraphs = walk.text_chars, walk.fields, walk.long_paragraphs
     tag = node.tag or ""
-    walk.containers.append(node.mem_id)
+    mem_id = node.mem_id
+    walk.containers.append(mem_id)
     walk.tags.append(tag)
     quote = int(tag == "blockquote")
     walk.quotes += quote
     _visit_children(node, walk, inline, depth=depth)
-    walk.flush()
+    if walk.pieces:
+        walk.flush()
+    else:
+        walk.links.clear()
     walk.quotes -= quote
     walk.containers.pop()
     walk.tags.pop()
     attributes = node.attributes
-    walk.blocks[node.mem_id] = Block(
-        mem_id=node.mem_id,
-        tag=tag,
-        parent=parent,
-        depth=len(walk.containers),
-        first=first,
-        end=len(walk.paragraphs),
-        factor=furniture_factor(tag, attributes),
-        declared=is_declared_article(tag, attributes),
-        signature=f"{tag}.{attributes.get('class') or ''}",
-        prompt=_is_prompt(
-            holds_field=walk.fields > fields,
+    # Positional: a NamedTuple built from keywords costs twice as much, once per element.
+    walk.blocks[mem_id] = Block(
+        mem_id,
+        tag,
+        parent,
+        len(walk.containers),
+        first,
+        len(walk.paragraphs),
+        furniture_factor(tag, attributes),
+        is_declared_article(tag, attributes),
+        f"{tag}.{attributes.get('class') or ''}",
+        walk.fields > fields and _is_prompt(
+            holds_field=True,
             chars=walk.text_chars - chars,
             long_paragraphs=walk.long_paragraphs - long_paragraphs,
         ),
@@ -247,6 +257,9 @@ def _visit_children(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: in
 
 def _add_text(text: str, walk: _Walk, inline: _Inline) -> None:
     if not text:
+        return
+    if text.isspace():  # markup's indentation (half the text nodes): one space, no count
+        walk.pieces.append(" ")
         return
     # Whitespace in markup is not text: a source newline is a space, never a paragraph break.
     text = _SPACE.sub(" ", text)
