@@ -37,7 +37,7 @@ class ExtractionPool:
     Extraction is CPU-bound (about 6 ms a page); on the event loop it held up fetching and
     storing. In one worker per core it overlaps the loop's I/O and database work (bench/
     throughput.py). Workers are forked from a fork server that has imported the extractor,
-    the feed parser and numpy once (`_WORKER_MODULES`), so a worker starts in milliseconds.
+    and the feed parser once (`_WORKER_MODULES`), so a worker starts in milliseconds.
 
     Each worker has its own pipe: a page goes to an idle worker (or waits in the pipe of a busy
     one, when small enough not to block the send), and the loop reads each result when the
