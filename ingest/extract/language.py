@@ -3,12 +3,12 @@
 language has one ("en", "de", "zh"), else the model's ISO 639-2/3 code ("ceb", "yue").
 
 bench/language_detection.py measured it beside py3langid and lingua on the 919 shared
-articles with a known language: on the first 1,000 characters, 918/919 at 0.25 ms (median)
-per article, 0.11 CPU s and about 25 MB to load; py3langid 919/919 at 1.1-1.6 ms, 0.8 CPU s
+articles with a known language: on the first 1,000 characters, 918/919 at 0.17 ms (median)
+per article, 0.11 CPU s and about 26 MB to load; py3langid 919/919 at 1.1-1.6 ms, 0.8 CPU s
 and 74 MB to load; lingua 917/919 at 29 ms. The one miss is Zulu, which lid.176 lacks.
-The model loads in a thread (`warm_up_language_model`): as the service starts, or as a run's
-extraction pool starts; never at import. Detection runs in the service process, where the
-model stays loaded between runs.
+The model loads in a thread (`warm_up_language_model`): as the service starts, or at a run's
+first page; never at import. Detection runs in the service process, where the model stays
+loaded between runs.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Protocol
 # Below this many letters the guess is noise (a caption, a title alone): no language.
 MIN_LETTERS = 40
 # The model reads only the text's start: its cost grows with the length, and on the 919
-# shared articles the first 1,000 characters named the language the whole text did, at a
-# median of 0.25 ms (500 characters: the same, 0.12 ms; 80, the library's default: 912).
+# shared articles the first 1,000 characters named the language the whole text did (500 did
+# too; 80, the library's default, missed 6 more).
 CLASSIFIED_CHARS = 1000
 
 
