@@ -123,7 +123,7 @@ class Database:
         except (DataError, UnicodeEncodeError) as exc:
             raise UnstorableValue(f"value refused by the database: {one_line(exc)}") from exc
         except SQLAlchemyError as exc:
-            raise DatabaseError(f"database error: {one_line(exc)}") from exc
+            raise DatabaseError(one_line(exc)) from exc
 
     def ping(self) -> None:
         with self._transaction() as conn:

@@ -7,7 +7,7 @@ import shutil
 
 import click
 
-from ingest.console.cli_support import EXIT_CONFIG, EXIT_DATABASE, cli_index, cli_settings, fail
+from ingest.console.cli_support import EXIT_CONFIG, cli_settings, fail, opened_index
 from ingest.console.entry_listing import (
     ListingError,
     check_state,
@@ -15,7 +15,6 @@ from ingest.console.entry_listing import (
     parse_since,
     render_fate,
 )
-from storage.database import DatabaseError
 from storage.entry_fates import LISTED_STATES, EntryQuery
 
 
@@ -44,18 +43,12 @@ def articles(ctx: click.Context, feed_names: tuple[str, ...], state: str | None,
     except ListingError as exc:
         fail(str(exc), EXIT_CONFIG)
         return
-    index = cli_index(settings)
-    try:
+    with opened_index(settings) as index:
         if words:
             query = EntryQuery(feeds=query.feeds, state=query.state, since=query.since,
                                sequences=tuple(index.search_articles(words)),
                                offset=offset, limit=limit)
         fates = index.entry_fates(query, settings.schedule.max_entry_attempts)
-    except DatabaseError as exc:
-        fail(f"database error: {exc}", EXIT_DATABASE)
-        return
-    finally:
-        index.close()
     if as_json:
         for fate in fates:
             click.echo(json.dumps(fate_as_json(fate), ensure_ascii=False))

@@ -25,6 +25,7 @@ from ingest.console.cli_support import (
     cli_index,
     cli_settings,
     fail,
+    opened_index,
 )
 from ingest.console.export_command import export
 from ingest.console.foreground_run import run_in_foreground
@@ -173,15 +174,9 @@ def status(ctx: click.Context, as_json: bool, run_count: int, feed_count: int | 
     settings = cli_settings(ctx)
     if feed_count is None and len(settings.feeds) > STATUS_ALL_FEEDS_UP_TO:
         feed_count = FEED_PAGE_DEFAULT
-    index = cli_index(settings)
-    try:
+    with opened_index(settings) as index:
         report = build_status(settings, index, run_count,
                               FeedPage(limit=feed_count, offset=feed_offset, health=health))
-    except DatabaseError as exc:
-        fail(f"database error: {exc}", EXIT_DATABASE)
-        return
-    finally:
-        index.close()
     if as_json:
         click.echo(json.dumps(status_as_json(report), indent=2, ensure_ascii=False))
     else:
@@ -293,20 +288,16 @@ def reextract(ctx: click.Context, feed_names: tuple[str, ...], since: object,
     unknown = [name for name in feed_names if name not in known]
     if unknown:
         fail(f"unknown feed {', '.join(unknown)}", EXIT_CONFIG)
-    index = cli_index(settings)
-    progress = ReextractProgress(sys.stderr, interactive=sys.stderr.isatty())
     request = ReextractRequest(feeds=feed_names,
                                since=since.date() if isinstance(since, datetime) else None,
                                dry_run=dry_run)
-    try:
-        summary = asyncio.run(run_reextract(settings, index, request, new_writer_identity(),
-                                            observer=progress))
-    except DatabaseError as exc:
-        fail(f"database error: {exc}", EXIT_DATABASE)
-        return
-    finally:
-        progress.close()
-        index.close()
+    with opened_index(settings) as index:
+        progress = ReextractProgress(sys.stderr, interactive=sys.stderr.isatty())
+        try:
+            summary = asyncio.run(run_reextract(settings, index, request,
+                                                new_writer_identity(), observer=progress))
+        finally:
+            progress.close()
     click.echo(render_reextract_summary(summary, dry_run=dry_run))
 
 
@@ -373,12 +364,9 @@ def feeds_list(ctx: click.Context) -> None:
     from ingest.records import FeedHealth
 
     settings = cli_settings(ctx)
-    index = cli_index(settings)
-    try:
+    with opened_index(settings) as index:
         index.sync_feeds(settings.feeds, utcnow())
         states = {state.name: state for state in index.feed_states()}
-    finally:
-        index.close()
     for feed in settings.feeds:
         state = states.get(feed.name)
         if not feed.enabled:
@@ -397,12 +385,9 @@ def feeds_resume(ctx: click.Context, name: str) -> None:
     settings = cli_settings(ctx)
     if name not in {feed.name for feed in settings.feeds}:
         fail(f"unknown feed {name}", EXIT_CONFIG)
-    index = cli_index(settings)
-    try:
+    with opened_index(settings) as index:
         index.sync_feeds(settings.feeds, utcnow())
         index.resume_feed(name, utcnow())
-    finally:
-        index.close()
     click.echo(f"{name}: resumed; it will be polled at the next check")
 
 

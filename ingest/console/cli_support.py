@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 import click
 
@@ -40,6 +42,19 @@ def cli_index(settings: Settings) -> CorpusIndex:
     except DatabaseError as exc:
         fail(f"database error: {exc}", EXIT_DATABASE)
         raise AssertionError from exc
+
+
+@contextlib.contextmanager
+def opened_index(settings: Settings) -> Iterator[CorpusIndex]:
+    """The index for one command, closed when the command is done with it. A database error
+    on the way ends the command with its message and exit code 3, never a traceback."""
+    index = cli_index(settings)
+    try:
+        yield index
+    except DatabaseError as exc:
+        fail(f"database error: {exc}", EXIT_DATABASE)
+    finally:
+        index.close()
 
 
 def check_corpus_before_writing(settings: Settings, index: CorpusIndex, writer: str) -> None:

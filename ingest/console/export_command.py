@@ -15,16 +15,14 @@ import click
 
 from ingest.console.cli_support import (
     EXIT_CONFIG,
-    EXIT_DATABASE,
     EXIT_PROBLEMS,
-    cli_index,
     cli_settings,
     fail,
+    opened_index,
 )
 from ingest.console.entry_listing import ListingError, parse_since
 from storage.articles import ArticleRow
 from storage.corpus import CorpusFormatError, read_corpus_file
-from storage.database import DatabaseError
 
 FIELDS = ("sequence", "file_name", "content_hash", "url", "feed", "title", "published",
           "language", "fetched_at", "text")
@@ -60,31 +58,28 @@ def export(ctx: click.Context, output_format: str, after: int, since: str | None
     except ListingError as exc:
         fail(str(exc), EXIT_CONFIG)
         return
-    index = cli_index(settings)
     missing: list[str] = []
-    try:
-        records = _records(index.stored_articles_after(after, feeds=feed_names, since=moment),
-                           settings.storage.corpus_dir, missing)
-        if output_format == "csv":
-            writer = csv.DictWriter(sys.stdout, fieldnames=FIELDS, lineterminator="\n")
-            writer.writeheader()
-            for record in records:
-                writer.writerow(record)
-        else:
-            for record in records:
-                sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # `export | head` closes the pipe: that ends the export, it is not an error. Python's
-        # advice: point stdout at /dev/null so the flush at exit does not fail again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return
-    except DatabaseError as exc:
-        fail(f"database error: {exc}", EXIT_DATABASE)
-        return
-    finally:
-        index.close()
+    with opened_index(settings) as index:
+        try:
+            records = _records(index.stored_articles_after(after, feeds=feed_names,
+                                                           since=moment),
+                               settings.storage.corpus_dir, missing)
+            if output_format == "csv":
+                writer = csv.DictWriter(sys.stdout, fieldnames=FIELDS, lineterminator="\n")
+                writer.writeheader()
+                for record in records:
+                    writer.writerow(record)
+            else:
+                for record in records:
+                    sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # `export | head` closes the pipe: that ends the export, it is not an error.
+            # Python's advice: point stdout at /dev/null so the flush at exit does not fail
+            # again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return
     for problem in missing:
         click.echo(f"source-ingest: left out {problem} (run `source-ingest verify`)", err=True)
     if missing:

@@ -201,7 +201,7 @@ async def _answer_safely(request: web.Request, handler: Handler) -> web.StreamRe
         message = exc.reason if exc.status != 404 else f"no such resource: {request.path[:200]}"
         response = error_response(HTTPStatus(exc.status), message, headers)
     except DatabaseError as exc:
-        response = error_response(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+        response = error_response(HTTPStatus.SERVICE_UNAVAILABLE, f"database error: {exc}")
     except Exception:
         log.exception("http handler failed", extra={"event": "http_error",
                                                     "path": request.path})

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ingest.console.cli_support import EXIT_DATABASE, EXIT_PROBLEMS, cli_index, cli_settings, fail
-from storage.database import DatabaseError
+from ingest.console.cli_support import EXIT_PROBLEMS, cli_settings, opened_index
 
 
 @click.command()
@@ -18,16 +17,10 @@ def reindex(ctx: click.Context) -> None:
     from ingest.run.reindex import reindex_corpus
 
     settings = cli_settings(ctx)
-    index = cli_index(settings)
     corpus_dir = settings.storage.corpus_dir
-    try:
+    with opened_index(settings) as index:
         archive = settings.storage.archive_path if settings.storage.archive else None
         report = reindex_corpus(index, corpus_dir, archive_dir=archive)
-    except DatabaseError as exc:
-        fail(f"database error: {exc}", EXIT_DATABASE)
-        return
-    finally:
-        index.close()
     for problem in report.problems:
         click.echo(f"left out: {problem}")
     click.echo(f"{corpus_dir}: {report.files_seen} files, {report.added} added to the index, "

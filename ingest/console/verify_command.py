@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from ingest.console.cli_support import EXIT_DATABASE, EXIT_PROBLEMS, cli_index, cli_settings, fail
-from storage.database import DatabaseError, utcnow
+from ingest.console.cli_support import EXIT_PROBLEMS, cli_settings, opened_index
+from storage.database import utcnow
 
 # What to do about each kind of problem; `--repair` does the safe ones itself.
 ADVICE = {
@@ -41,8 +41,7 @@ def verify(ctx: click.Context, repair: bool) -> None:
 
     settings = cli_settings(ctx)
     corpus_dir = settings.storage.corpus_dir
-    index = cli_index(settings)
-    try:
+    with opened_index(settings) as index:
         if repair:
             from ingest.run.reindex import reindex_corpus
 
@@ -54,11 +53,6 @@ def verify(ctx: click.Context, repair: bool) -> None:
                        f"{recovered.files_removed} temporary file(s) removed, {added.added} "
                        f"file(s) added to the index")
         report = verify_corpus(index, corpus_dir, settings.storage.archive_path)
-    except DatabaseError as exc:
-        fail(f"database error: {exc}", EXIT_DATABASE)
-        return
-    finally:
-        index.close()
     for problem in report.problems:
         click.echo(f"{problem.kind}: {problem.file_name}: {problem.detail}")
         advice = ADVICE.get(problem.kind)

@@ -39,6 +39,30 @@ def test_database_error_exits_3_without_showing_the_password(tmp_path: Path) -> 
     assert "s3cret-pw" not in result.stderr + result.stdout
 
 
+def test_a_database_error_in_any_command_exits_3_with_one_message(tmp_path: Path,
+                                                                  sqlite_url: str) -> None:
+    # The index opens, then a statement fails (a write here, through a trigger that names
+    # a table that is gone, and reads of a table that is gone; a read-only role, a full disk
+    # or a dropped connection fail the same way): every command says "database error" once
+    # and exits 3, never with a traceback. `feeds list` and `feeds resume` showed one.
+    import sqlite3
+
+    config = write_config(tmp_path / "c.toml", database_url=sqlite_url,
+                          corpus_dir=tmp_path / "seeds", feeds=[("a", "http://127.0.0.1:1/")])
+    assert run_cli("--config", str(config), "db", "upgrade", cwd=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "index.sqlite3") as db:
+        db.execute("ALTER TABLE runs RENAME TO runs_elsewhere")
+        db.execute("ALTER TABLE entries RENAME TO entries_elsewhere")
+        db.execute("CREATE TRIGGER broken BEFORE INSERT ON feeds "
+                   "BEGIN INSERT INTO gone_table VALUES (1); END")
+    for command in (["feeds", "list"], ["feeds", "resume", "a"], ["status"], ["articles"]):
+        result = run_cli("--config", str(config), *command, cwd=tmp_path)
+        assert result.returncode == 3, (command, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert result.stderr.count("database error") == 1, result.stderr
+        assert "no such table" in result.stderr
+
+
 def test_unknown_feed_name_is_a_config_error(tmp_path: Path, sqlite_url: str) -> None:
     config = write_config(tmp_path / "c.toml", database_url=sqlite_url,
                           corpus_dir=tmp_path / "seeds", feeds=[("a", "http://127.0.0.1:1/")])

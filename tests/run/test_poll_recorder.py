@@ -28,7 +28,7 @@ class _Writes:
     async def __call__(self, polls: Sequence[PollSuccess]) -> None:
         await asyncio.sleep(0)  # written elsewhere (the database lane), as in a run
         if self.fail:
-            raise DatabaseError("database error: disk I/O error")
+            raise DatabaseError("disk I/O error")
         self.batches.append([poll.feed for poll in polls])
 
 
