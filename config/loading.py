@@ -163,9 +163,11 @@ def _limits(table: Mapping[str, Any]) -> LimitSettings:
     d = LimitSettings()
     known = set(d.__dataclass_fields__)
     _reject_unknown(table, "limits", known)
-    values = {name: _positive(f"limits.{name}", _get(table, "limits", name,
-                                                     type(getattr(d, name)), getattr(d, name)))
+    values = {name: _get(table, "limits", name, type(getattr(d, name)), getattr(d, name))
               for name in known}
+    for name, value in values.items():
+        if name in table:  # extraction_workers' default, 0, means "one per CPU"
+            _positive(f"limits.{name}", value)
     return LimitSettings(**values)
 
 

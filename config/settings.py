@@ -92,6 +92,9 @@ class LimitSettings:
     feed_parse_seconds: float = 20.0  # one feed's parse, likewise
     worker_memory_mb: int = 1024  # address space a worker may add to what it starts with
     max_page_tags: int = 250_000  # "<" in a page's bytes: more is page_too_complex
+    # Extraction worker processes (50-60 MB each); 0: one per CPU this process may use, its
+    # cgroup's CPU quota included (ingest/run/cpus.py).
+    extraction_workers: int = 0
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from ingest.run.store import StoreRequest, store_batch
 from ingest.run.store_lane import StoreLane
 from ingest.run.topic_filter import rejection_reason
 from ingest.run.unclaimed import enabled_only, why_not_polled
-from ingest.run.worker_pool import ExtractionPool, cpu_cores
+from ingest.run.worker_pool import ExtractionPool
 from ingest.urls import detail_without_url, normalize_url
 from storage.database import DatabaseError, utcnow
 from storage.feeds import FeedState
@@ -184,7 +184,7 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
                                   failed_pages=failed_pages,
                                   in_flight=PagesInFlight(),
                                   pages_in_hand=asyncio.Semaphore(
-                                      settings.fetch.max_concurrency + 2 * cpu_cores()),
+                                      settings.fetch.max_concurrency + 2 * extraction.size),
                                   backfill=request.backfill)
             work = asyncio.ensure_future(
                 _poll_claimed_feeds(context, request, claimed, in_hand))

@@ -32,7 +32,7 @@ from ingest.run.extraction_health import refresh_extraction_health
 from ingest.run.page_work import PageExtraction
 from ingest.run.store import Storage, StoreRequest, store_alone
 from ingest.run.topic_filter import rejection_reason
-from ingest.run.worker_pool import ExtractionPool, cpu_cores
+from ingest.run.worker_pool import ExtractionPool
 from ingest.urls import normalize_url
 from storage.archive import ArchiveError, ArchiveLocation, read_archived
 from storage.archive_rows import ArchivedArticleRow
@@ -147,7 +147,7 @@ async def reextract(settings: Settings, index: CorpusIndex, request: ReextractRe
     pool = ExtractionPool(limits=settings.limits)
     state = RunState.INTERRUPTED
     try:
-        batch = 4 * cpu_cores()
+        batch = 4 * pool.size
         for start in range(0, len(rows), batch):
             chunk = rows[start:start + batch]
             extractions = await asyncio.gather(*(_extract(context, pool, row) for row in chunk))

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from config.settings import FeedSettings, LimitSettings
 from ingest.extract.language import detect_language, warm_up_language_model
 from ingest.records import FailureKind, FeedEntry, IngestFailure
+from ingest.run.cpus import usable_cpus
 from ingest.run.page_work import PageExtraction, extract_page
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ class ExtractionPool:
     """Worker processes for `extract_page`: started at the first page, shut down with the run.
 
     Extraction is CPU-bound (about 6 ms a page); on the event loop it held up fetching and
-    storing. In one worker per core it overlaps the loop's I/O and database work (bench/
+    storing. In one worker per usable CPU (`ingest.run.cpus`; `[limits] extraction_workers`
+    overrides it) it overlaps the loop's I/O and database work (bench/
     throughput.py). Workers are forked from a fork server that has imported the extractor,
     and the feed parser once (`_WORKER_MODULES`), so a worker starts in milliseconds.
 
@@ -54,13 +56,18 @@ class ExtractionPool:
 
     def __init__(self, workers: int | None = None,
                  limits: LimitSettings = LimitSettings()) -> None:  # noqa: B008 - frozen
-        self._size = workers or cpu_cores()
+        self._size = workers or limits.extraction_workers or usable_cpus()
         self._limits = limits
         self._loop: asyncio.AbstractEventLoop | None = None
         self._workers: list[_Worker] = []
         self._starting: set[asyncio.Task[None]] = set()
         self._waiting: collections.deque[_Job] = collections.deque()
         self._pages_seen = False
+
+    @property
+    def size(self) -> int:
+        """How many worker processes it runs (once started)."""
+        return self._size
 
     async def extract(self, feed: FeedSettings, entry: FeedEntry, body: bytes,
                       charset: str | None, page_url: str,
@@ -360,13 +367,6 @@ def _cap_memory(memory_mb: int) -> None:
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-
-
-def cpu_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 # What every worker needs, imported once in the fork server and inherited by each worker it

@@ -42,6 +42,8 @@ def test_bad_feed_url_names_the_key() -> None:
     ({"storage": {"database_url": "index.db"}}, "storage.database_url: not an SQLAlchemy URL"),
     ({"dedupe": {"near_duplicate_threshold": 1.5}}, "dedupe.near_duplicate_threshold"),
     ({"http": {"per_feed_metrics_limit": -1}}, "http.per_feed_metrics_limit: must be 0 or more"),
+    ({"limits": {"extraction_workers": 0}}, "limits.extraction_workers: must be greater than 0"),
+    ({"limits": {"extraction_workers": 1.5}}, "limits.extraction_workers: must be an integer"),
 ])
 def test_invalid_values_are_reported_with_their_key(raw: dict[str, object],
                                                     message: str) -> None:
