@@ -186,10 +186,7 @@ class _Inline:
 
 
 def _visit_block(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: int) -> None:
-    if walk.pieces:
-        walk.flush()
-    else:
-        walk.links.clear()  # what flush would do: links around no text belong to none
+    walk.flush()
     parent = walk.containers[-1] if walk.containers else None
     first = len(walk.paragraphs)
     chars, fields, long_paragraphs = walk.text_chars, walk.fields, walk.long_paragraphs
@@ -200,10 +197,7 @@ def _visit_block(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: int) 
     quote = int(tag == "blockquote")
     walk.quotes += quote
     _visit_children(node, walk, inline, depth=depth)
-    if walk.pieces:
-        walk.flush()
-    else:
-        walk.links.clear()
+    walk.flush()
     walk.quotes -= quote
     walk.containers.pop()
     walk.tags.pop()
