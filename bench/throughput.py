@@ -46,7 +46,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -223,15 +223,32 @@ class Measured:
     stdout: str
     stderr: str
     returncode: int
+    # CPU seconds by part of the tree (`CPU_PARTS`), sampled with the memory: each process's
+    # last sample, so up to SAMPLE_SECONDS of each is missing; `cpu` is the exact total.
+    cpu_by_part: dict[str, float] = field(default_factory=dict)
 
 
-def _tree_memory_kb(pid: int, peaks: dict[int, int]) -> int:
-    """Current PSS of the tree under `pid`; records each process's VmHWM into `peaks`."""
+# The parts of a fetch's process tree, as the CPU split names them.
+SERVICE_LOOP = "service: event loop thread"
+SERVICE_THREADS = "service: other threads (store lane, database lane, detection)"
+FORK_SERVER = "fork server"
+WORKERS = "extraction workers"
+RESOURCE_TRACKER = "resource tracker"
+CPU_PARTS = (SERVICE_LOOP, SERVICE_THREADS, WORKERS, FORK_SERVER, RESOURCE_TRACKER)
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _tree_memory_kb(pid: int, peaks: dict[int, int],
+                    cpu: dict[tuple[int, str], float] | None = None) -> int:
+    """Current PSS of the tree under `pid`; records each process's VmHWM into `peaks`, and
+    into `cpu` the CPU seconds so far of each process by its part of the tree."""
     total = 0
     todo = [pid]
     while todo:
         current = todo.pop()
         try:
+            if cpu is not None:
+                _record_cpu(pid, current, cpu)
             with open(f"/proc/{current}/status", encoding="ascii") as handle:
                 for line in handle:
                     if line.startswith("VmHWM:"):
@@ -247,6 +264,34 @@ def _tree_memory_kb(pid: int, peaks: dict[int, int]) -> int:
         except (FileNotFoundError, ProcessLookupError, ValueError):
             continue
     return total
+
+
+def _record_cpu(root: int, pid: int, cpu: dict[tuple[int, str], float]) -> None:
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        argv = handle.read()
+    if pid == root:
+        loop = _cpu_seconds(f"/proc/{pid}/task/{pid}/stat")
+        cpu[pid, SERVICE_LOOP] = loop
+        cpu[pid, SERVICE_THREADS] = _cpu_seconds(f"/proc/{pid}/stat") - loop
+        return
+    if b"resource_tracker" in argv:
+        part = RESOURCE_TRACKER
+    elif b"forkserver" in argv:
+        # Workers are forked by the fork server: same command line, the server as parent.
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            parent = int(handle.read().rpartition(")")[2].split()[1])
+        with open(f"/proc/{parent}/cmdline", "rb") as handle:
+            part = WORKERS if b"forkserver" in handle.read() else FORK_SERVER
+    else:
+        return
+    cpu[pid, part] = _cpu_seconds(f"/proc/{pid}/stat")
+
+
+def _cpu_seconds(stat_path: str) -> float:
+    """utime + stime of a /proc stat file (a process's, or one thread's)."""
+    with open(stat_path, encoding="ascii") as handle:
+        fields = handle.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 _PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
@@ -293,12 +338,13 @@ def run_measured(args: list[str], cwd: Path, prefix: tuple[str, ...] = (),
                                    stderr=err, env=environment())
         peak = 0
         peaks: dict[int, int] = {}
+        cpu: dict[tuple[int, str], float] = {}
         done = threading.Event()
 
         def sample() -> None:
             nonlocal peak
             while not done.is_set():
-                peak = max(peak, _tree_memory_kb(process.pid, peaks))
+                peak = max(peak, _tree_memory_kb(process.pid, peaks, cpu))
                 done.wait(SAMPLE_SECONDS)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -313,7 +359,14 @@ def run_measured(args: list[str], cwd: Path, prefix: tuple[str, ...] = (),
                     peak_tree_rss_mb=peak / 1024,
                     peak_process_rss_mb=max(peaks.values(), default=0) / 1024,
                     stdout=out_path.read_text(), stderr=err_path.read_text(),
-                    returncode=process.returncode)
+                    returncode=process.returncode, cpu_by_part=_by_part(cpu))
+
+
+def _by_part(cpu: dict[tuple[int, str], float]) -> dict[str, float]:
+    parts = dict.fromkeys(CPU_PARTS, 0.0)
+    for (_pid, part), seconds in cpu.items():
+        parts[part] += seconds
+    return parts
 
 
 def _stored(stdout: str) -> int:
@@ -433,6 +486,16 @@ def _report_throughput(args: argparse.Namespace, attempt: int, measured: Measure
     ]
     for label, value in rows:
         print(f"  {label:50} {value}", flush=True)
+    _report_cpu_parts(measured, stored)
+
+
+def _report_cpu_parts(measured: Measured, articles: int) -> None:
+    """Where the CPU went, by part of the process tree (sampled: a little under the total)."""
+    print(f"  CPU by part (sampled; {sum(measured.cpu_by_part.values()):.2f} of "
+          f"{measured.cpu:.2f} s):")
+    for part, seconds in measured.cpu_by_part.items():
+        print(f"    {part:64} {seconds:6.2f} s  {seconds / max(articles, 1) * 1000:5.1f} ms "
+              f"per article", flush=True)
 
 
 def _prefill(work: Path, config: Path, count: int) -> float:
