@@ -9,7 +9,6 @@ where the feed's history had full stories, or summaries no longer found in the t
 from __future__ import annotations
 
 import logging
-import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,22 +19,6 @@ from storage.health_rows import SignalRow
 from storage.index import CorpusIndex
 
 log = logging.getLogger("source_ingest.extraction_health")
-
-_WORD = re.compile(r"\w{4,}")
-# At least this many distinct words of four letters or more before a summary is compared:
-# "Read more" or a bare title says nothing about the text.
-_MIN_SUMMARY_WORDS = 5
-_SUMMARY_WORDS_FOUND = 0.6
-
-
-def summary_found(summary: str, text: str) -> bool | None:
-    """Whether most of the summary's words are in the text; None when it has too few."""
-    words = {word.lower() for word in _WORD.findall(summary)}
-    if len(words) < _MIN_SUMMARY_WORDS:
-        return None
-    found = {word.lower() for word in _WORD.findall(text)}
-    return len(words & found) / len(words) >= _SUMMARY_WORDS_FOUND
-
 
 @dataclass(frozen=True)
 class ArticleSignal:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from config.settings import FeedSettings, LimitSettings
 from ingest.dedupe.normalize import normalize_text
+from ingest.extract.summary_match import summary_found
 from ingest.records import (
     Article,
     ExtractionHints,
@@ -100,7 +101,6 @@ def build_article(feed: FeedSettings, entry: FeedEntry, html: str, page_url: str
     if not text:
         raise IngestFailure(FailureKind.NO_ARTICLE_TEXT, f"nothing extracted from {page_url}")
     published: date | None = entry.published or extracted.published
-    from ingest.run.extraction_health import summary_found
 
     return Article(feed_name=feed.name, url=page_url,
                    title=storable_text(entry.title or extracted.title),

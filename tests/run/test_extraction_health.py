@@ -12,8 +12,9 @@ import pytest
 from config.loading import parse_settings
 from config.settings import ExtractionHealthSettings, FeedSettings
 from config.sources import ConfigError
+from ingest.extract.summary_match import summary_found
 from ingest.records import ExtractionMethod, FeedEntry, IngestFailure
-from ingest.run.extraction_health import ArticleSignal, extraction_verdict, summary_found
+from ingest.run.extraction_health import ArticleSignal, extraction_verdict
 from ingest.run.page_work import build_article
 from tests.shared_data import SHARED_ARTICLES, SHARED_ARTICLES_DEV
 

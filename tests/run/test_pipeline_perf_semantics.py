@@ -227,3 +227,45 @@ def test_a_run_that_extracts_nothing_never_loads_the_language_model() -> None:
                             check=True, timeout=120).stdout.decode().split()
     assert loaded == ["False", "False", "True"]
 
+
+
+def test_an_extraction_worker_of_the_command_loads_neither_the_cli_nor_the_index(
+        tmp_path: Path) -> None:
+    # Each worker imports the script that started the service (multiprocessing prepares it
+    # so), and a page's work once imported the index for one helper: each worker then carried
+    # SQLAlchemy, click and the CLI it never uses (bench/throughput.py: 25 MB of the tree).
+    # The script is the one pip writes for pyproject's entry point; it runs a real page
+    # through a worker, then asks the worker what it has imported.
+    import subprocess
+    import sys
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    module, function = pyproject["project"]["scripts"]["source-ingest"].split(":")
+    page = (_PAGES / sorted(p.name for p in _PAGES.glob("*.html"))[0]).read_bytes()
+    script = tmp_path / "source-ingest"
+    script.write_text(
+        f"from {module} import {function}\n"
+        "if __name__ == '__main__':\n"
+        "    import asyncio, sys\n"
+        "    from config.settings import FeedSettings\n"
+        "    from ingest.records import FeedEntry\n"
+        "    from ingest.run.worker_pool import ExtractionPool\n"
+        "    feed = FeedSettings(name='news', url='https://news.example/feed.xml',\n"
+        "                        interval_seconds=900.0)\n"
+        "    entry = FeedEntry(feed_name='news', key='a', url='https://news.example/a',\n"
+        "                      title='', summary_html='', content_html='', published=None)\n"
+        "    async def main():\n"
+        "        pool = ExtractionPool(workers=1)\n"
+        "        try:\n"
+        "            await pool.extract(feed, entry, sys.stdin.buffer.read(), None, entry.url,\n"
+        "                               True)\n"
+        "            print(await pool.run(eval, \"sorted(name for name in ('sqlalchemy', \"\n"
+        "                                 \"'click', 'storage.index', 'ingest.console.cli') \"\n"
+        "                                 \"if name in __import__('sys').modules)\"))\n"
+        "        finally:\n"
+        "            pool.close()\n"
+        "    asyncio.run(main())\n", encoding="utf-8")
+    loaded = subprocess.run([sys.executable, str(script)], input=page, capture_output=True,
+                            cwd=Path(__file__).parents[2], check=True, timeout=120)
+    assert loaded.stdout.decode().split() == ["[]"], loaded.stderr.decode()[-2000:]
