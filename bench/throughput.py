@@ -267,13 +267,13 @@ def _tree_memory_kb(pid: int, peaks: dict[int, int],
 
 
 def _record_cpu(root: int, pid: int, cpu: dict[tuple[int, str], float]) -> None:
-    with open(f"/proc/{pid}/cmdline", "rb") as handle:
-        argv = handle.read()
     if pid == root:
         loop = _cpu_seconds(f"/proc/{pid}/task/{pid}/stat")
         cpu[pid, SERVICE_LOOP] = loop
         cpu[pid, SERVICE_THREADS] = _cpu_seconds(f"/proc/{pid}/stat") - loop
         return
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        argv = handle.read()
     if b"resource_tracker" in argv:
         part = RESOURCE_TRACKER
     elif b"forkserver" in argv:

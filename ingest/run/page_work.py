@@ -101,7 +101,6 @@ def build_article(feed: FeedSettings, entry: FeedEntry, html: str, page_url: str
     if not text:
         raise IngestFailure(FailureKind.NO_ARTICLE_TEXT, f"nothing extracted from {page_url}")
     published: date | None = entry.published or extracted.published
-
     return Article(feed_name=feed.name, url=page_url,
                    title=storable_text(entry.title or extracted.title),
                    text=text, published=published, content_hash=content_hash(text),

@@ -21,6 +21,22 @@ _PAGES = Path(__file__).parents[1] / "extract" / "fixtures"
 _FEED = FeedSettings(name="news", url="https://news.example/feed.xml", interval_seconds=900.0)
 
 
+# The opening of the scripts that run a pool in a process of their own: one feed, one entry.
+_SCRIPT_FEED_AND_ENTRY = (
+    "import asyncio, sys\n"
+    "from config.settings import FeedSettings\n"
+    "from ingest.records import FeedEntry\n"
+    "from ingest.run.worker_pool import ExtractionPool\n"
+    "feed = FeedSettings(name='news', url='https://news.example/feed.xml',\n"
+    "                    interval_seconds=900.0)\n"
+    "entry = FeedEntry(feed_name='news', key='a', url='https://news.example/a', title='',\n"
+    "                  summary_html='', content_html='', published=None)\n")
+
+
+def _first_page() -> bytes:
+    return (_PAGES / sorted(p.name for p in _PAGES.glob("*.html"))[0]).read_bytes()
+
+
 def _entry(url: str) -> FeedEntry:
     return FeedEntry(feed_name="news", key=url, url=url, title="", summary_html="",
                      content_html="", published=None)
@@ -194,16 +210,9 @@ def test_a_run_that_extracts_nothing_never_loads_the_language_model() -> None:
     import subprocess
     import sys
 
-    page = (_PAGES / sorted(p.name for p in _PAGES.glob("*.html"))[0]).read_bytes()
+    page = _first_page()
     script = (
-        "import asyncio, sys, threading\n"
-        "from config.settings import FeedSettings\n"
-        "from ingest.records import FeedEntry\n"
-        "from ingest.run.worker_pool import ExtractionPool\n"
-        "feed = FeedSettings(name='news', url='https://news.example/feed.xml',\n"
-        "                    interval_seconds=900.0)\n"
-        "entry = FeedEntry(feed_name='news', key='a', url='https://news.example/a', title='',\n"
-        "                  summary_html='', content_html='', published=None)\n"
+        "import threading\n" + _SCRIPT_FEED_AND_ENTRY +
         "rss = (b'<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>'\n"
         "       b'</channel></rss>')\n"
         "async def main():\n"
@@ -228,7 +237,6 @@ def test_a_run_that_extracts_nothing_never_loads_the_language_model() -> None:
     assert loaded == ["False", "False", "True"]
 
 
-
 def test_an_extraction_worker_of_the_command_loads_neither_the_cli_nor_the_index(
         tmp_path: Path) -> None:
     # Each worker imports the script that started the service (multiprocessing prepares it
@@ -238,34 +246,28 @@ def test_an_extraction_worker_of_the_command_loads_neither_the_cli_nor_the_index
     # through a worker, then asks the worker what it has imported.
     import subprocess
     import sys
+    import textwrap
     import tomllib
 
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     module, function = pyproject["project"]["scripts"]["source-ingest"].split(":")
-    page = (_PAGES / sorted(p.name for p in _PAGES.glob("*.html"))[0]).read_bytes()
+    page = _first_page()
     script = tmp_path / "source-ingest"
     script.write_text(
         f"from {module} import {function}\n"
-        "if __name__ == '__main__':\n"
-        "    import asyncio, sys\n"
-        "    from config.settings import FeedSettings\n"
-        "    from ingest.records import FeedEntry\n"
-        "    from ingest.run.worker_pool import ExtractionPool\n"
-        "    feed = FeedSettings(name='news', url='https://news.example/feed.xml',\n"
-        "                        interval_seconds=900.0)\n"
-        "    entry = FeedEntry(feed_name='news', key='a', url='https://news.example/a',\n"
-        "                      title='', summary_html='', content_html='', published=None)\n"
-        "    async def main():\n"
-        "        pool = ExtractionPool(workers=1)\n"
-        "        try:\n"
-        "            await pool.extract(feed, entry, sys.stdin.buffer.read(), None, entry.url,\n"
-        "                               True)\n"
-        "            print(await pool.run(eval, \"sorted(name for name in ('sqlalchemy', \"\n"
-        "                                 \"'click', 'storage.index', 'ingest.console.cli') \"\n"
-        "                                 \"if name in __import__('sys').modules)\"))\n"
-        "        finally:\n"
-        "            pool.close()\n"
-        "    asyncio.run(main())\n", encoding="utf-8")
+        "if __name__ == '__main__':\n" + textwrap.indent(
+            _SCRIPT_FEED_AND_ENTRY +
+            "async def main():\n"
+            "    pool = ExtractionPool(workers=1)\n"
+            "    try:\n"
+            "        await pool.extract(feed, entry, sys.stdin.buffer.read(), None, entry.url,\n"
+            "                           True)\n"
+            "        print(await pool.run(eval, \"sorted(name for name in ('sqlalchemy', \"\n"
+            "                             \"'click', 'storage.index', 'ingest.console.cli') \"\n"
+            "                             \"if name in __import__('sys').modules)\"))\n"
+            "    finally:\n"
+            "        pool.close()\n"
+            "asyncio.run(main())\n", "    "), encoding="utf-8")
     loaded = subprocess.run([sys.executable, str(script)], input=page, capture_output=True,
                             cwd=Path(__file__).parents[2], check=True, timeout=120)
     assert loaded.stdout.decode().split() == ["[]"], loaded.stderr.decode()[-2000:]
