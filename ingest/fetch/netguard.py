@@ -22,6 +22,7 @@ import httpcore
 import httpx
 
 from config.settings import PrivateAccess
+from ingest.fetch.asyncio_backend import AsyncioBackend, SocketOption
 from ingest.fetch.pool import ConnectionPool
 from ingest.fetch.unresolved import SharedLookups
 from ingest.records import FailureKind, IngestFailure
@@ -29,9 +30,6 @@ from ingest.records import FailureKind, IngestFailure
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> addresses as strings, in the resolver's preference order.
 Resolver = Callable[[str, int], Awaitable[list[str]]]
-_SocketOption = (
-    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
-)
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 # Names that resolve to loopback on most systems without asking DNS (RFC 6761).
@@ -108,7 +106,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         # One lookup for a host's requests that start together, none again for a host that
         # does not exist (ingest/fetch/unresolved.py).
         self._resolve = SharedLookups(resolver)
-        self._inner = inner if inner is not None else httpcore.AnyIOBackend()
+        self._inner = inner if inner is not None else AsyncioBackend()
 
     async def connect_tcp(
         self,
@@ -116,7 +114,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
-        socket_options: Iterable[_SocketOption] | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         addresses = await self._checked_addresses(host, port, timeout)
         error: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
@@ -135,7 +133,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         self,
         path: str,
         timeout: float | None = None,
-        socket_options: Iterable[_SocketOption] | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         raise IngestFailure(FailureKind.BLOCKED_ADDRESS, "unix sockets are never fetched")
 

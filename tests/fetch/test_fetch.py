@@ -19,6 +19,7 @@ import pytest
 import respx
 
 from config.settings import FetchSettings
+from ingest.fetch.asyncio_backend import AsyncioBackend
 from ingest.fetch.client import PageFetcher, _HostSlots
 from ingest.fetch.netguard import guarded_transport
 from ingest.records import FailureKind, FetchResponse, IngestFailure
@@ -725,7 +726,7 @@ class _CountingBackend(httpcore.AsyncNetworkBackend):
 
     def __init__(self) -> None:
         self.connections = 0
-        self._inner = httpcore.AnyIOBackend()
+        self._inner = AsyncioBackend()
 
     async def connect_tcp(
         self, host: str, port: int, timeout: float | None = None,

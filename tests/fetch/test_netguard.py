@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from config.settings import FetchSettings
+from ingest.fetch.asyncio_backend import AsyncioBackend
 from ingest.fetch.client import PageFetcher
 from ingest.fetch.netguard import (
     GuardedNetworkBackend,
@@ -164,7 +165,7 @@ class RerouteToLoopback(httpcore.AsyncNetworkBackend):
 
     def __init__(self) -> None:
         self.hosts: list[str] = []
-        self._inner = httpcore.AnyIOBackend()
+        self._inner = AsyncioBackend()
 
     async def connect_tcp(
         self, host: str, port: int, timeout: float | None = None,

@@ -1,0 +1,244 @@
+"""httpcore's network layer on asyncio's own transports, for the fetcher's connections.
+
+httpcore's default backend goes through anyio, which wraps every write and read in a cancel
+scope, keeps a task-state lookup per call and pauses and resumes the transport's reading
+around each read (two epoll changes a request), and answers whether an idle connection is
+still usable with a getpeername and a poll of its socket. On this service's loop (asyncio
+only) that layer is a sixth of a 304 poll's CPU (bench/throughput.py not-modified). Here a
+connection is an `asyncio.Protocol` that buffers what arrives; a read takes from that buffer
+or waits for it under `asyncio.timeout`, and an idle connection the server closed (or sent
+unrequested bytes on) is what the protocol already saw, with no system call.
+
+Only public interfaces: httpcore's `AsyncNetworkBackend`/`AsyncNetworkStream` (its extension
+point for this) and asyncio's `create_connection`, `start_tls` and protocol callbacks. Errors
+map to httpcore's exceptions as its anyio backend maps them: timeouts as Connect/Read/
+WriteTimeout, OSError and TLS errors as Connect/Read/WriteError, a closed connection as an
+empty read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Iterable
+from typing import Any
+
+import httpcore
+
+SocketOption = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
+
+# Reading pauses while this much is buffered unread: a fast server cannot fill memory
+# faster than the fetcher consumes it (httpcore reads 64 KiB at a time).
+_PAUSE_READING_BYTES = 256 * 1024
+
+
+class _Connection(asyncio.Protocol):
+    """What arrived on one connection and whether it is still open, for `AsyncioStream`."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.eof = False
+        self.error: Exception | None = None
+        self.transport: asyncio.Transport | None = None
+        self._reading_paused = False
+        self._data_waiter: asyncio.Future[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self.writing_paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > _PAUSE_READING_BYTES and self.transport is not None \
+                and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake_reader()
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self.error = exc
+        self._wake_reader()
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    def take(self, max_bytes: int) -> bytes:
+        data = bytes(self.buffer[:max_bytes])
+        del self.buffer[:max_bytes]
+        if self._reading_paused and len(self.buffer) <= _PAUSE_READING_BYTES // 2 \
+                and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        return data
+
+    async def wait_for_data(self) -> None:
+        self._data_waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._data_waiter
+        finally:
+            self._data_waiter = None
+
+    async def wait_for_drain(self) -> None:
+        self._drain_waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._drain_waiter
+        finally:
+            self._drain_waiter = None
+
+    def _wake_reader(self) -> None:
+        if self._data_waiter is not None and not self._data_waiter.done():
+            self._data_waiter.set_result(None)
+
+
+class AsyncioStream(httpcore.AsyncNetworkStream):
+    """One TCP (or TLS) connection, as httpcore reads and writes it."""
+
+    def __init__(self, transport: asyncio.Transport, connection: _Connection) -> None:
+        self._transport = transport
+        self._connection = connection
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        connection = self._connection
+        try:
+            if not connection.buffer and not connection.eof:
+                async with asyncio.timeout(timeout):
+                    while not connection.buffer and not connection.eof:
+                        await connection.wait_for_data()
+        except TimeoutError as exc:
+            raise httpcore.ReadTimeout("read timed out") from exc
+        if connection.buffer:
+            return connection.take(max_bytes)
+        if connection.error is not None:
+            raise httpcore.ReadError(_reason(connection.error)) from connection.error
+        return b""
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        connection = self._connection
+        if self._transport.is_closing():
+            raise httpcore.WriteError(_reason(connection.error) if connection.error
+                                      else "connection closed")
+        try:
+            self._transport.write(buffer)
+            if connection.writing_paused:
+                async with asyncio.timeout(timeout):
+                    while connection.writing_paused and not self._transport.is_closing():
+                        await connection.wait_for_drain()
+        except TimeoutError as exc:
+            raise httpcore.WriteTimeout("write timed out") from exc
+        except (OSError, RuntimeError) as exc:
+            # RuntimeError: asyncio refuses a write after the transport's end of file.
+            raise httpcore.WriteError(_reason(exc)) from exc
+
+    async def aclose(self) -> None:
+        self._transport.close()
+
+    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                transport = await loop.start_tls(self._transport, self._connection,
+                                                 ssl_context, server_hostname=server_hostname)
+        except TimeoutError as exc:
+            self._transport.close()
+            raise httpcore.ConnectTimeout("TLS handshake timed out") from exc
+        except (OSError, ssl.SSLError) as exc:
+            self._transport.close()
+            raise httpcore.ConnectError(_reason(exc)) from exc
+        if transport is None:  # the connection closed during the handshake
+            raise httpcore.ConnectError("connection closed during the TLS handshake")
+        assert isinstance(transport, asyncio.Transport)
+        self._connection.transport = transport  # reading now pauses above the TLS layer
+        return AsyncioStream(transport, self._connection)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "ssl_object":
+            return self._transport.get_extra_info("ssl_object")
+        if info == "client_addr":
+            return self._transport.get_extra_info("sockname")
+        if info == "server_addr":
+            return self._transport.get_extra_info("peername")
+        if info == "socket":
+            return self._transport.get_extra_info("socket")
+        if info == "is_readable":
+            # Asked of an idle connection: one the server closed has seen its end, and one
+            # with unrequested bytes waiting is unusable too.
+            return self._connection.eof or self._transport.is_closing() \
+                or bool(self._connection.buffer)
+        return None
+
+
+class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    """Opens the fetcher's TCP connections on the running asyncio loop."""
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[SocketOption] | None = None,
+                          ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        options = list(socket_options or ())
+        try:
+            async with asyncio.timeout(timeout):
+                if options:
+                    transport, connection = await loop.create_connection(
+                        _Connection, sock=await _connected_socket(host, port, local_address,
+                                                                  options))
+                else:
+                    transport, connection = await loop.create_connection(
+                        _Connection, host, port,
+                        local_addr=(local_address, 0) if local_address else None)
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout("connect timed out") from exc
+        except OSError as exc:
+            raise httpcore.ConnectError(_reason(exc)) from exc
+        assert isinstance(transport, asyncio.Transport)
+        return AsyncioStream(transport, connection)
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[SocketOption] | None = None,
+                                  ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+async def _connected_socket(host: str, port: int, local_address: str | None,
+                            options: list[SocketOption]) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        for option in options:
+            sock.setsockopt(*option)  # type: ignore[arg-type]
+        sock.setblocking(False)
+        if local_address:
+            sock.bind((local_address, 0))
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
