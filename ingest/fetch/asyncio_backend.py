@@ -81,8 +81,12 @@ class _Connection(asyncio.Protocol):
             self._drain_waiter.set_result(None)
 
     def take(self, max_bytes: int) -> bytes:
-        data = bytes(self.buffer[:max_bytes])
-        del self.buffer[:max_bytes]
+        if len(self.buffer) <= max_bytes:  # the usual case: one copy, no shift
+            data = bytes(self.buffer)
+            self.buffer.clear()
+        else:
+            data = bytes(self.buffer[:max_bytes])
+            del self.buffer[:max_bytes]
         if self._reading_paused and len(self.buffer) <= _PAUSE_READING_BYTES // 2 \
                 and self.transport is not None:
             self._reading_paused = False
@@ -143,6 +147,8 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 async with asyncio.timeout(timeout):
                     while connection.writing_paused and not self._transport.is_closing():
                         await connection.wait_for_drain()
+                if connection.error is not None:  # lost while its buffer drained
+                    raise httpcore.WriteError(_reason(connection.error)) from connection.error
         except TimeoutError as exc:
             raise httpcore.WriteTimeout("write timed out") from exc
         except (OSError, RuntimeError) as exc:

@@ -114,3 +114,21 @@ def test_a_write_after_the_server_closed_is_a_write_error() -> None:
                 await stream.write(b"GET / HTTP/1.1\r\n\r\n", timeout=2)
 
     asyncio.run(scenario())
+
+
+def test_a_server_that_stops_reading_is_a_write_timeout() -> None:
+    async def never_read(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(3)
+        writer.close()
+
+    async def scenario() -> None:
+        server = await asyncio.start_server(never_read, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=2)
+            with pytest.raises(httpcore.WriteTimeout):
+                for _ in range(64):  # more than the kernel's buffers on both sides hold
+                    await stream.write(b"x" * (1024 * 1024), timeout=0.3)
+            await stream.aclose()
+
+    asyncio.run(scenario())
