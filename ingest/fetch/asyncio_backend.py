@@ -35,6 +35,24 @@ SocketOption = (
 _PAUSE_READING_BYTES = 256 * 1024
 
 
+class _Wakeup:
+    """One task waiting until a protocol callback says so."""
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[None] | None = None
+
+    async def wait(self) -> None:
+        self._future = asyncio.get_running_loop().create_future()
+        try:
+            await self._future
+        finally:
+            self._future = None
+
+    def wake(self) -> None:
+        if self._future is not None and not self._future.done():
+            self._future.set_result(None)
+
+
 class _Connection(asyncio.Protocol):
     """What arrived on one connection and whether it is still open, for `AsyncioStream`."""
 
@@ -43,10 +61,10 @@ class _Connection(asyncio.Protocol):
         self.eof = False
         self.error: Exception | None = None
         self.transport: asyncio.Transport | None = None
-        self._reading_paused = False
-        self._data_waiter: asyncio.Future[None] | None = None
-        self._drain_waiter: asyncio.Future[None] | None = None
         self.writing_paused = False
+        self.data_arrived = _Wakeup()
+        self.drained = _Wakeup()
+        self._reading_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -58,27 +76,25 @@ class _Connection(asyncio.Protocol):
                 and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
-        self._wake_reader()
+        self.data_arrived.wake()
 
     def eof_received(self) -> bool:
         self.eof = True
-        self._wake_reader()
+        self.data_arrived.wake()
         return False  # the transport closes itself
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
         self.error = exc
-        self._wake_reader()
-        if self._drain_waiter is not None and not self._drain_waiter.done():
-            self._drain_waiter.set_result(None)
+        self.data_arrived.wake()
+        self.drained.wake()
 
     def pause_writing(self) -> None:
         self.writing_paused = True
 
     def resume_writing(self) -> None:
         self.writing_paused = False
-        if self._drain_waiter is not None and not self._drain_waiter.done():
-            self._drain_waiter.set_result(None)
+        self.drained.wake()
 
     def take(self, max_bytes: int) -> bytes:
         if len(self.buffer) <= max_bytes:  # the usual case: one copy, no shift
@@ -92,24 +108,6 @@ class _Connection(asyncio.Protocol):
             self._reading_paused = False
             self.transport.resume_reading()
         return data
-
-    async def wait_for_data(self) -> None:
-        self._data_waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self._data_waiter
-        finally:
-            self._data_waiter = None
-
-    async def wait_for_drain(self) -> None:
-        self._drain_waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self._drain_waiter
-        finally:
-            self._drain_waiter = None
-
-    def _wake_reader(self) -> None:
-        if self._data_waiter is not None and not self._data_waiter.done():
-            self._data_waiter.set_result(None)
 
 
 class AsyncioStream(httpcore.AsyncNetworkStream):
@@ -125,7 +123,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             if not connection.buffer and not connection.eof:
                 async with asyncio.timeout(timeout):
                     while not connection.buffer and not connection.eof:
-                        await connection.wait_for_data()
+                        await connection.data_arrived.wait()
         except TimeoutError as exc:
             raise httpcore.ReadTimeout("read timed out") from exc
         if connection.buffer:
@@ -146,7 +144,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             if connection.writing_paused:
                 async with asyncio.timeout(timeout):
                     while connection.writing_paused and not self._transport.is_closing():
-                        await connection.wait_for_drain()
+                        await connection.drained.wait()
                 if connection.error is not None:  # lost while its buffer drained
                     raise httpcore.WriteError(_reason(connection.error)) from connection.error
         except TimeoutError as exc:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpcore
 import httpx
@@ -13,6 +15,8 @@ from config.settings import FetchSettings
 from ingest.fetch.asyncio_backend import AsyncioBackend
 from ingest.fetch.client import PageFetcher
 from ingest.fetch.netguard import guarded_transport
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 _ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 11\r\n\r\n<p>page</p>"
 
@@ -46,6 +50,25 @@ def test_a_kept_alive_connection_the_server_closed_while_idle_is_not_reused() ->
     assert len(connections) == 3
 
 
+@contextlib.asynccontextmanager
+async def _connected_to(handler: Handler) -> AsyncIterator[httpcore.AsyncNetworkStream]:
+    """A stream of AsyncioBackend's, connected to a loopback server running `handler`."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=2)
+        try:
+            yield stream
+        finally:
+            await stream.aclose()
+
+
+async def _silent_then_hang_up(reader: asyncio.StreamReader,
+                               writer: asyncio.StreamWriter) -> None:
+    await asyncio.sleep(3)
+    writer.close()
+
+
 def test_a_server_sending_faster_than_the_reader_is_held_back() -> None:
     # What arrives unread is buffered only up to a bound: past it the socket is no longer
     # read, so the sender's own buffer fills instead of the fetcher's memory.
@@ -60,15 +83,11 @@ def test_a_server_sending_faster_than_the_reader_is_held_back() -> None:
         writer.close()
 
     async def scenario() -> int:
-        server = await asyncio.start_server(flood, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        async with server:
-            stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=2)
+        async with _connected_to(flood) as stream:
             await asyncio.sleep(0.7)  # nothing read while the server writes
             received = 0
             while chunk := await stream.read(65536, timeout=2):
                 received += len(chunk)
-            await stream.aclose()
             return received
 
     assert asyncio.run(scenario()) == sent
@@ -78,18 +97,10 @@ def test_a_server_sending_faster_than_the_reader_is_held_back() -> None:
 
 
 def test_a_silent_server_is_a_read_timeout_and_a_closed_port_a_connect_error() -> None:
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(2)
-        writer.close()
-
     async def scenario() -> None:
-        server = await asyncio.start_server(silent, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        async with server:
-            stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=2)
+        async with _connected_to(_silent_then_hang_up) as stream:
             with pytest.raises(httpcore.ReadTimeout):
                 await stream.read(1024, timeout=0.2)
-            await stream.aclose()
         with socket.socket() as unused:
             unused.bind(("127.0.0.1", 0))
             closed_port = unused.getsockname()[1]
@@ -104,10 +115,7 @@ def test_a_write_after_the_server_closed_is_a_write_error() -> None:
         writer.close()
 
     async def scenario() -> None:
-        server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        async with server:
-            stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=2)
+        async with _connected_to(hang_up) as stream:
             assert await stream.read(1024, timeout=2) == b""  # the server's end of file
             assert stream.get_extra_info("is_readable") is True
             with pytest.raises(httpcore.WriteError):
@@ -117,18 +125,10 @@ def test_a_write_after_the_server_closed_is_a_write_error() -> None:
 
 
 def test_a_server_that_stops_reading_is_a_write_timeout() -> None:
-    async def never_read(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(3)
-        writer.close()
-
     async def scenario() -> None:
-        server = await asyncio.start_server(never_read, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        async with server:
-            stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=2)
+        async with _connected_to(_silent_then_hang_up) as stream:
             with pytest.raises(httpcore.WriteTimeout):
                 for _ in range(64):  # more than the kernel's buffers on both sides hold
                     await stream.write(b"x" * (1024 * 1024), timeout=0.3)
-            await stream.aclose()
 
     asyncio.run(scenario())
