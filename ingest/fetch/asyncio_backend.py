@@ -4,7 +4,7 @@ httpcore's default backend goes through anyio, which wraps every write and read 
 scope, keeps a task-state lookup per call and pauses and resumes the transport's reading
 around each read (two epoll changes a request), and answers whether an idle connection is
 still usable with a getpeername and a poll of its socket. On this service's loop (asyncio
-only) that layer is a sixth of a 304 poll's CPU (bench/throughput.py not-modified). Here a
+only) that layer cost 5-15% of a 304 poll's CPU (bench/throughput.py not-modified). Here a
 connection is an `asyncio.Protocol` that buffers what arrives; a read takes from that buffer
 or waits for it under `asyncio.timeout`, and an idle connection the server closed (or sent
 unrequested bytes on) is what the protocol already saw, with no system call.
@@ -120,7 +120,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         connection = self._connection
         try:
-            if not connection.buffer and not connection.eof:
+            if not connection.buffer and not connection.eof:  # no timer when data is here
                 async with asyncio.timeout(timeout):
                     while not connection.buffer and not connection.eof:
                         await connection.data_arrived.wait()
@@ -193,7 +193,8 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
-    """Opens the fetcher's TCP connections on the running asyncio loop."""
+    """Opens the fetcher's TCP connections on the running asyncio loop (unix sockets are
+    refused before they get here, by `ingest.fetch.netguard.GuardedNetworkBackend`)."""
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                           local_address: str | None = None,
@@ -217,11 +218,6 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectError(_reason(exc)) from exc
         assert isinstance(transport, asyncio.Transport)
         return AsyncioStream(transport, connection)
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[SocketOption] | None = None,
-                                  ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("unix sockets are not fetched")
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
