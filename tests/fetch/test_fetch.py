@@ -603,8 +603,12 @@ async def _read_request(reader: asyncio.StreamReader) -> None:
 
 
 def test_server_trickling_bytes_hits_total_deadline() -> None:
+    requests = 0
+
     async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
         await _read_request(reader)
+        requests += 1
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1000\r\n\r\n")
         try:
             for _ in range(1000):  # one byte every 50 ms: never idle long enough for read_timeout
@@ -617,13 +621,12 @@ def test_server_trickling_bytes_hits_total_deadline() -> None:
 
     settings = FetchSettings(allow_private_addresses=True, retries=2, read_timeout=1.0,
                              total_timeout=0.6, backoff_seconds=0.01)
-    started = time.monotonic()
     with pytest.raises(IngestFailure) as info:
         asyncio.run(_fetch_from(trickle, settings))
 
     assert info.value.kind is FailureKind.TIMEOUT
     # The deadline is not retried: a server this slow would take the same time again.
-    assert time.monotonic() - started < 2.0
+    assert requests == 1
 
 
 def test_server_silent_after_headers_hits_read_timeout() -> None:
