@@ -19,7 +19,6 @@ empty read.
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections.abc import Iterable
 from typing import Any
@@ -33,6 +32,9 @@ SocketOption = (
 # Reading pauses while this much is buffered unread: a fast server cannot fill memory
 # faster than the fetcher consumes it (httpcore reads 64 KiB at a time).
 _PAUSE_READING_BYTES = 256 * 1024
+# httpcore's names for what a stream can tell, and asyncio's for the same.
+_TRANSPORT_INFO = {"ssl_object": "ssl_object", "client_addr": "sockname",
+                   "server_addr": "peername", "socket": "socket"}
 
 
 class _Wakeup:
@@ -176,14 +178,8 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         return AsyncioStream(transport, self._connection)
 
     def get_extra_info(self, info: str) -> Any:
-        if info == "ssl_object":
-            return self._transport.get_extra_info("ssl_object")
-        if info == "client_addr":
-            return self._transport.get_extra_info("sockname")
-        if info == "server_addr":
-            return self._transport.get_extra_info("peername")
-        if info == "socket":
-            return self._transport.get_extra_info("socket")
+        if info in _TRANSPORT_INFO:
+            return self._transport.get_extra_info(_TRANSPORT_INFO[info])
         if info == "is_readable":
             # Asked of an idle connection: one the server closed has seen its end, and one
             # with unrequested bytes waiting is unusable too.
@@ -200,18 +196,16 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
                           local_address: str | None = None,
                           socket_options: Iterable[SocketOption] | None = None,
                           ) -> httpcore.AsyncNetworkStream:
+        if socket_options:
+            # The fetcher's pool (ingest/fetch/pool.py) sets none; asyncio's create_connection
+            # has no place for them.
+            raise httpcore.ConnectError("socket options are not supported")
         loop = asyncio.get_running_loop()
-        options = list(socket_options or ())
         try:
             async with asyncio.timeout(timeout):
-                if options:
-                    transport, connection = await loop.create_connection(
-                        _Connection, sock=await _connected_socket(host, port, local_address,
-                                                                  options))
-                else:
-                    transport, connection = await loop.create_connection(
-                        _Connection, host, port,
-                        local_addr=(local_address, 0) if local_address else None)
+                transport, connection = await loop.create_connection(
+                    _Connection, host, port,
+                    local_addr=(local_address, 0) if local_address else None)
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout("connect timed out") from exc
         except OSError as exc:
@@ -221,23 +215,6 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
-
-
-async def _connected_socket(host: str, port: int, local_address: str | None,
-                            options: list[SocketOption]) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        for option in options:
-            sock.setsockopt(*option)  # type: ignore[arg-type]
-        sock.setblocking(False)
-        if local_address:
-            sock.bind((local_address, 0))
-        await asyncio.get_running_loop().sock_connect(sock, (host, port))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 def _reason(exc: BaseException) -> str:
