@@ -52,7 +52,6 @@ _LONG_PARAGRAPH_CHARS = 100
 HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _LINE_BREAK = "\x00"
 _PARAGRAPH_BREAK = re.compile(_LINE_BREAK + r"\s*" + _LINE_BREAK)
-_SPACE = re.compile(r"\s+")
 # Past this depth the markup is broken beyond structure; the rest is read as plain text.
 _MAX_DEPTH = 300
 
@@ -165,7 +164,7 @@ class _Walk:
 def paragraphs_of(root: LexborNode) -> PageText:
     """The paragraphs under `root` in reading order, and every block element holding them."""
     walk = _Walk([], [], 0, 0, [], [], [], {}, 0, 0, 0)
-    _visit_block(root, walk, _Inline(link=False, emphasis=False), depth=0)
+    _visit_block(root, walk, _INLINE[False, False], depth=0)
     walk.flush()
     return PageText(walk.paragraphs, walk.blocks)
 
@@ -179,10 +178,15 @@ class _Inline:
 
     def entering(self, tag: str) -> _Inline:
         if tag == "a":
-            return _Inline(link=True, emphasis=self.emphasis)
+            return _INLINE[True, self.emphasis]
         if tag in _EMPHASIS_TAGS:
-            return _Inline(link=self.link, emphasis=True)
+            return _INLINE[self.link, True]
         return self
+
+
+# The four states, made once: one is entered at every inline element of a page.
+_INLINE = {(link, emphasis): _Inline(link=link, emphasis=emphasis)
+           for link in (False, True) for emphasis in (False, True)}
 
 
 def _visit_block(node: LexborNode, walk: _Walk, inline: _Inline, *, depth: int) -> None:
@@ -256,16 +260,23 @@ def _add_text(text: str, walk: _Walk, inline: _Inline) -> None:
         walk.pieces.append(" ")
         return
     # Whitespace in markup is not text: a source newline is a space, never a paragraph break.
-    text = _SPACE.sub(" ", text)
+    # The paragraph's normalisation collapses it (`flush`); only a count needs it done here.
     walk.pieces.append(text)
+    if not (inline.link or inline.emphasis):  # most text: nothing to count
+        walk.plain_text_read = True
+        return
+    words = text.split()  # the same whitespace as `\s`
+    visible = sum(map(len, words))
     if inline.link:
-        walk.link_chars += len(text.strip())
+        # Its length with each run of whitespace one space, stripped.
+        chars = visible + len(words) - 1
+        walk.link_chars += chars
         if not walk.plain_text_read:
-            walk.leading_link_chars += len(text.strip())
-    elif not text.isspace():
+            walk.leading_link_chars += chars
+    else:
         walk.plain_text_read = True
     if inline.emphasis:
-        walk.emphasis_chars += _visible_chars(text)
+        walk.emphasis_chars += visible
 
 
 def _is_prompt(*, holds_field: bool, chars: int, long_paragraphs: int) -> bool:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
+import unicodedata
 from datetime import date
 from pathlib import Path
 
 from ingest.dedupe.near_duplicates import estimated_similarity, text_signature
-from ingest.dedupe.normalize import normalize_text
+from ingest.dedupe.normalize import normalize_paragraph, normalize_text
 from ingest.records import content_hash
 from tests.cli_runner import run_cli, write_config
 from tests.loopback import Route, serve_site
@@ -54,6 +57,19 @@ def test_text_is_normalised_before_hashing() -> None:
     assert normalize_text([decomposed, "  ", "Second\n line "]) == "Café au lait\n\nSecond line"
     assert content_hash(normalize_text(["Café au lait"])) == content_hash(
         normalize_text([decomposed]))
+
+
+def test_every_unicode_whitespace_collapses_as_before_so_stored_hashes_still_match() -> None:
+    # The normal form is an article's identity: the collapse must treat exactly what the
+    # regular expression `\s+` did as whitespace (hashes stored before must still match).
+    every_character = "".join(
+        chr(point) + "x" for point in range(sys.maxunicode + 1)
+        if not 0xD800 <= point <= 0xDFFF)
+    before = re.sub(r"\s+", " ", unicodedata.normalize("NFC", every_character)
+                    .translate(dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad")))
+                    ).strip()
+    assert normalize_paragraph(every_character) == before
+    assert normalize_paragraph(" \u00a0a\u3000\u2028 b\t\n") == "a b"
 
 
 def test_republished_wire_story_is_similar_and_other_story_is_not() -> None:

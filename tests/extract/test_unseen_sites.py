@@ -352,3 +352,22 @@ def test_dated_meta_lines_above_the_story_are_left_out_dated_heading_and_sentenc
     assert article.paragraphs[0] == "Die Entscheidung vom 13.03.2024"  # a subheading
     assert article.paragraphs[1].startswith("Am 13.03.2024 hat der Stadtrat beschlossen")
     assert text.endswith("wie ein Sprecher des Rathauses am Mittwoch sagte.")
+
+
+def test_whitespace_in_markup_counts_as_one_space_in_text_link_and_emphasis_shares() -> None:
+    # Indented source: newlines, tabs and no-break spaces inside inline elements. The
+    # scorer's link and emphasis shares must see the text as the reader does.
+    body = LexborHTMLParser(
+        "<p>See\u00a0<a href='/x'>the\n      full\tstory</a>,\n and "
+        "<em>read\n\n   it  now</em>.</p>"
+        "<p><a href='/y'>\n  Another\n  story  </a> follows here</p>"
+    ).body
+    assert body is not None
+    first, second = paragraphs_of(body).paragraphs
+    assert first.text == "See the full story, and read it now."
+    assert first.link_chars == len("the full story")
+    assert first.leading_link_chars == 0
+    visible = len(first.text) - first.text.count(" ")
+    assert first.emphasis_share == len("readitnow") / visible
+    assert second.text == "Another story follows here"
+    assert second.link_chars == second.leading_link_chars == len("Another story")
