@@ -133,32 +133,39 @@ class _Walk:
         leading, self.leading_link_chars, self.plain_text_read = self.leading_link_chars, 0, False
         if raw.isspace():  # the indentation between two blocks: no paragraph (most flushes)
             return
-        if _LINE_BREAK in raw:
-            parts = [normalize_paragraph(part.replace(_LINE_BREAK, " "))
-                     for part in _PARAGRAPH_BREAK.split(raw)]
-            parts = [part for part in parts if part]
-        else:  # no <br> in it, the common case: one paragraph
-            parts = [part] if (part := normalize_paragraph(raw)) else []
+        tag = self.tags[-1] if self.tags else ""
+        quoted = self.quotes > 0
+        if _LINE_BREAK not in raw:  # no <br> in it, the common case: one paragraph
+            text = normalize_paragraph(raw)
+            if not text:
+                return
+            length = len(text)
+            self.text_chars += length
+            if length >= _LONG_PARAGRAPH_CHARS:
+                self.long_paragraphs += 1
+            visible = (_visible_chars(text) or 1) if emphasis_chars else 1
+            # Positional: a NamedTuple built from keywords costs twice as much.
+            self.paragraphs.append(Paragraph(
+                text, min(length, link_chars), tag, tuple(self.containers),
+                min(1.0, emphasis_chars / visible), links, min(length, leading), quoted))
+            return
+        parts = [normalize_paragraph(part.replace(_LINE_BREAK, " "))
+                 for part in _PARAGRAPH_BREAK.split(raw)]
+        parts = [part for part in parts if part]
         lengths = [len(part) for part in parts]
         self.text_chars += sum(lengths)
         total = sum(lengths) or 1
         # Without emphasis the share is 0 whatever the count: count only when needed.
         visible = (sum(_visible_chars(part) for part in parts) or 1) if emphasis_chars else 1
         self.long_paragraphs += sum(1 for n in lengths if n >= _LONG_PARAGRAPH_CHARS)
+        containers = tuple(self.containers)
         for number, part in enumerate(parts):
-            self.paragraphs.append(
-                Paragraph(
-                    text=part,
-                    # Link text is not tracked per <br><br> piece; share it out by length.
-                    link_chars=min(len(part), round(link_chars * len(part) / total)),
-                    tag=self.tags[-1] if self.tags else "",
-                    containers=tuple(self.containers),
-                    emphasis_share=min(1.0, emphasis_chars / visible),
-                    links=links,
-                    leading_link_chars=min(len(part), leading) if number == 0 else 0,
-                    quoted=self.quotes > 0,
-                )
-            )
+            self.paragraphs.append(Paragraph(
+                part,
+                # Link text is not tracked per <br><br> piece; share it out by length.
+                min(len(part), round(link_chars * len(part) / total)),
+                tag, containers, min(1.0, emphasis_chars / visible), links,
+                min(len(part), leading) if number == 0 else 0, quoted))
 
 
 def paragraphs_of(root: LexborNode) -> PageText:
