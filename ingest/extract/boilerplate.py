@@ -146,11 +146,17 @@ def is_declared_article(tag: str, attributes: dict[str, str | None]) -> bool:
 
 
 def _names(class_names: str | None, element_id: str | None) -> str:
-    names = " ".join(value for value in (class_names, element_id) if value)
+    if class_names and element_id:
+        names = f"{class_names} {element_id}"
+    else:
+        names = class_names or element_id or ""
     if "category-" in names or "tag-" in names:
         # A post's categories and tags in its classes (WordPress `category-promo`, TypePad
         # `entry-category-advertising`) are the author's topics, not the template's words.
         names = _TOPIC_CLASS.sub(" ", names)
     # camelCase words are words too: "bottomByline" is a byline, "adCaption" an ad; and
     # "author_info" is "author-info".
-    return _CAMEL_HUMP.sub(r"\1-\2", names).lower().replace("_", "-")
+    lowered = names.lower()
+    if lowered != names:  # only a capital can end a hump (most class names have none)
+        lowered = _CAMEL_HUMP.sub(r"\1-\2", names).lower()
+    return lowered.replace("_", "-")
