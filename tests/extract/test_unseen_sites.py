@@ -371,3 +371,15 @@ def test_whitespace_in_markup_counts_as_one_space_in_text_link_and_emphasis_shar
     assert first.emphasis_share == len("readitnow") / visible
     assert second.text == "Another story follows here"
     assert second.link_chars == second.leading_link_chars == len("Another story")
+
+
+def test_class_words_read_camel_case_underscores_and_ids_but_not_post_topics() -> None:
+    from ingest.extract.boilerplate import LOUD_WORD, NO_EVIDENCE, WORD, furniture_factor
+
+    assert furniture_factor("div", {"class": "bottomByline"}) == WORD
+    assert furniture_factor("div", {"class": "adCaption"}) == LOUD_WORD
+    assert furniture_factor("div", {"class": "author_info"}) == WORD
+    assert furniture_factor("div", {"class": "wrapper", "id": "socialShare"}) == LOUD_WORD
+    assert furniture_factor("div", {"class": "BYLINE"}) == WORD  # all capitals: no hump
+    assert furniture_factor("div", {"class": "post category-promo tag-sidebar"}) == NO_EVIDENCE
+    assert furniture_factor("div", {"class": "entry", "id": "post-1234"}) == NO_EVIDENCE
