@@ -70,7 +70,7 @@ def extract_page(feed: FeedSettings, entry: FeedEntry, body: bytes, charset: str
 # 300,000: minutes). A tag's tokens outside quoted values count them; the most in one tag of
 # 919 real pages is 5,806 (script text after a bare "<"), 20,000 cost about a second.
 _MAX_TAG_TOKENS = 20_000
-_LONG_TAG = re.compile(rb"<[^<>]{4096,}")  # starts only at "<", stops at the next: linear
+_LONG_TAG_BYTES = 4096  # a tag shorter than this cannot hold too many attributes
 _QUOTED = re.compile(rb'"[^"]*"|\'[^\']*\'')
 
 
@@ -80,11 +80,27 @@ def _complexity(body: bytes, max_tags: int) -> str | None:
     tags = body.count(b"<")
     if tags > max_tags:
         return f"{tags} tags, more than {max_tags}"
-    for long_tag in _LONG_TAG.finditer(body):
-        tokens = len(_QUOTED.sub(b" ", long_tag.group()).split())
+    for long_tag in _long_tags(body):
+        tokens = len(_QUOTED.sub(b" ", long_tag).split())
         if tokens > _MAX_TAG_TOKENS:
             return f"a tag of {tokens} attributes, more than {_MAX_TAG_TOKENS}"
     return None
+
+
+def _long_tags(body: bytes) -> list[bytes]:
+    """Each "<" with the bytes after it up to the next "<" or ">" (or the end), where those
+    are more than _LONG_TAG_BYTES: what `<[^<>]{4096,}` finds, from the positions of the two
+    characters (the expression read every tag byte by byte: 0.9 ms of a 200 KB page, this
+    about 0.2 ms)."""
+    import numpy as np
+
+    octets = np.frombuffer(body, dtype=np.uint8)
+    # "<" is 0x3C and ">" 0x3E: the only bytes that read 0x3E with bit 1 set.
+    marks = np.flatnonzero((octets | 2) == ord(">"))
+    ends = np.append(marks[1:], len(body))
+    long = (ends - marks > _LONG_TAG_BYTES) & (octets[marks] == ord("<"))
+    return [body[start:end] for start, end in zip(marks[long].tolist(), ends[long].tolist(),
+                                                   strict=True)]
 
 
 def build_article(feed: FeedSettings, entry: FeedEntry, html: str, page_url: str) -> Article:

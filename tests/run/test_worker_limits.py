@@ -131,6 +131,27 @@ def test_long_quoted_attribute_values_are_not_counted_as_attributes() -> None:
     assert result.article is not None
 
 
+def _failure_kind(body: bytes) -> FailureKind | None:
+    url = "https://news.example/tag"
+    result = extract_page(FEED, _entry(url), body, "utf-8", url, False)
+    return result.failure[0] if result.failure else None
+
+
+def test_a_tag_runs_from_its_lt_to_the_next_lt_or_gt_or_the_end_of_the_page() -> None:
+    article = f"<article><p>{PROSE * 3}</p><p>{PROSE}</p></article>".encode()
+    names = [b"a%d" % i for i in range(25_000)]
+    # An unclosed tag at the very end of the page still counts.
+    unclosed = b"<html><body>" + article + b"<div " + b" ".join(names)
+    assert _failure_kind(unclosed) is FailureKind.PAGE_TOO_COMPLEX
+    # Words after a ">" are text, not attributes.
+    text = b"<html><body>" + article + b"<p>" + b" ".join(names) + b"</p></body></html>"
+    assert _failure_kind(text) is not FailureKind.PAGE_TOO_COMPLEX
+    # A "<" ends the tag before it: two halves, each under the bound.
+    halves = (b"<html><body><div " + b" ".join(names[:12_500]) + b"<div "
+              + b" ".join(names[12_500:]) + b">x</div>" + article + b"</body></html>")
+    assert _failure_kind(halves) is not FailureKind.PAGE_TOO_COMPLEX
+
+
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("body", [
     # Under the tag bound, and quadratic in lexbor's parse: 20 s or more.
