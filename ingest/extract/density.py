@@ -26,6 +26,7 @@ _GOOD_WEIGHT = 60.0
 # (a share bar between two paragraphs), a menu of ten does.
 _BAD_COST = 25.0
 _WORD = re.compile(r"\w{4,}")
+_WORD_CHAR = re.compile(r"\w")
 _TITLE_SEPARATOR = re.compile(r"\s{1,8}(?:[|–—»·]|-|::)\s{1,8}")  # bounded: linear
 # The main result is weak when it covers less than this share of the title's words ...
 _TITLE_SHARE = 0.34
@@ -133,9 +134,22 @@ def _words(text: str) -> set[str]:
 
 
 def _coverage(page: PageText, found: Candidate, wanted: set[str]) -> float:
-    seen: set[str] = set()
-    for index in found.indexes:
-        seen |= _words(page.paragraphs[index].text) & wanted
-        if len(seen) == len(wanted):
-            break
-    return len(seen) / len(wanted)
+    """The share of `wanted` (words as `_words` reads them) that the candidate's text holds.
+
+    Each wanted word is looked up in the text rather than the text split into words: a
+    substring search, then the neighbours of each hit checked, instead of a string for every
+    word of the article (6% of extraction)."""
+    # Paragraphs are joined by a character that is not a word's, so no word spans two.
+    text = "\n".join(page.paragraphs[index].text for index in found.indexes).casefold()
+    return sum(_holds_word(text, word) for word in wanted) / len(wanted)
+
+
+def _holds_word(text: str, word: str) -> bool:
+    """Whether `word` is one of the \\w runs of `text` (not part of a longer one)."""
+    at = text.find(word)
+    while at >= 0:
+        end = at + len(word)
+        if not (at and _WORD_CHAR.match(text, at - 1)) and not _WORD_CHAR.match(text, end):
+            return True
+        at = text.find(word, at + 1)
+    return False

@@ -148,6 +148,20 @@ def test_weak_main_result_is_decided_by_the_second_method() -> None:
     assert not choose(page, second, empty, densest, title="")
 
 
+def test_the_titles_words_count_as_whole_words_in_any_case_and_any_paragraph() -> None:
+    title = "Council budget vote delayed | The Daily Example"
+    filler = "The meeting went on into the evening, with questions from the floor. " * 4
+
+    def weak(first: str, second: str) -> bool:
+        page, weights, factors = _page(f"<div><p>{filler}{first}</p><p>{second}</p></div>")
+        everything = candidate(page, list(range(len(page.paragraphs))))
+        return is_weak(page, everything, densest_paragraph(weights, factors), title)
+
+    assert not weak("The COUNCIL met on the budget.", "Its vote was delayed.")
+    # The same letters inside longer words are not the headline's words.
+    assert weak("The councillors met on budgetary matters.", "Voters were undelayed.")
+
+
 def test_json_ld_in_cdata_gives_the_published_date_not_the_modified_one() -> None:
     article = extract("json-ld-in-cdata-with-modified-date")
     # The publisher's calendar date, in its own offset: the 30th in New York, not the
