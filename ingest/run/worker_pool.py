@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import gc
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.process
@@ -327,6 +328,9 @@ def _serve(connection: multiprocessing.connection.Connection, memory_mb: int) ->
     """A worker's life: extract the pages that come down the pipe until it closes."""
     _exit_with_parent(os.getppid())
     _cap_memory(memory_mb)
+    # What the fork server imported is shared with it and the other workers until written:
+    # frozen, the collector neither scans those objects again nor writes to their headers.
+    gc.freeze()
     while True:
         try:
             task = connection.recv()
