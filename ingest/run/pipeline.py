@@ -96,9 +96,9 @@ class _RunContext:
     failed_pages: FailedPageArchive  # pages that gave no text, kept for `reextract`
     polls: PollRecorder
     in_flight: PagesInFlight  # article pages being fetched, by normalised URL
-    # Pages fetched but not yet extracted, at most: when extraction is the bottleneck, fetching
-    # waits instead of holding every page of the run in memory (bench/throughput.py: peak RSS
-    # then grows with the batch, not with the concurrency).
+    # Pages fetched but not yet stored, at most: when extraction or storing is the bottleneck,
+    # fetching waits instead of holding every page of the run in memory (bench/throughput.py:
+    # 126 pages waited to be stored when only the pages awaiting extraction were bounded).
     pages_in_hand: asyncio.Semaphore
     backfill: Backfill | None
 
@@ -473,20 +473,21 @@ async def _fetch_and_store(context: _RunContext, feed: FeedSettings, entry: Feed
         extraction = await context.extraction.extract(
             feed, entry, response.body, response.charset, response.url,
             context.settings.dedupe.near_duplicates)
-    if extraction.failure is not None:
-        await context.database.call(context.failed_pages.keep, entry, response, extraction.failure)
-        raise IngestFailure(*extraction.failure)
-    article = extraction.article
-    assert article is not None
-    reason = rejection_reason((context.settings.filters, feed.filters), article.title,
-                              article.text, article.language)
-    if reason is not None:
-        log.info("article filtered out", extra={"event": "article_filtered", "feed": feed.name,
-                                                "url": entry.url, "reason": reason})
-        return await _settle(context, feed, entry, EntryOutcome.FILTERED)
-    request = store_request(context.settings, entry, url, extraction, response)
-    return await context.stores.store(request, late=functools.partial(_count_outcome,
-                                                                      context, feed))
+        if extraction.failure is not None:
+            await context.database.call(context.failed_pages.keep, entry, response,
+                                        extraction.failure)
+            raise IngestFailure(*extraction.failure)
+        article = extraction.article
+        assert article is not None
+        reason = rejection_reason((context.settings.filters, feed.filters), article.title,
+                                  article.text, article.language)
+        if reason is not None:
+            log.info("article filtered out", extra={"event": "article_filtered",
+                     "feed": feed.name, "url": entry.url, "reason": reason})
+            return await _settle(context, feed, entry, EntryOutcome.FILTERED)
+        request = store_request(context.settings, entry, url, extraction, response)
+        return await context.stores.store(request, late=functools.partial(_count_outcome,
+                                                                          context, feed))
 
 
 async def _settle(context: _RunContext, feed: FeedSettings, entry: FeedEntry,
