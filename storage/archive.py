@@ -41,8 +41,8 @@ DEFAULT_MAX_FILE_BYTES = 1_000_000_000
 _FILE_NAME = re.compile(r"^(.+)-(\d{5,})\.warc\.gz$")
 # Headers that describe the bytes on the wire, not the decoded body the record holds.
 _WIRE_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})
-# ISA-L's default level: a 200 KB page in 0.32 ms instead of 1.69 ms (zlib-ng level 6, through
-# FastWARC), 14% larger; and ISA-L leaves the GIL to the event loop while it compresses.
+# ISA-L's default level: a fifth of the CPU of zlib-ng's level 6 for slightly larger members
+# (bench/README.md), and ISA-L leaves the GIL to the event loop while it compresses.
 _COMPRESSION_LEVEL = 2
 _GZIP_WINDOW = 31  # zlib's wbits for a gzip member: 2**15 window, gzip header and trailer
 

@@ -97,8 +97,8 @@ class _RunContext:
     polls: PollRecorder
     in_flight: PagesInFlight  # article pages being fetched, by normalised URL
     # Pages fetched but not yet stored, at most: when extraction or storing is the bottleneck,
-    # fetching waits instead of holding every page of the run in memory (bench/throughput.py:
-    # 126 pages waited to be stored when only the pages awaiting extraction were bounded).
+    # fetching waits instead of holding every page of the run in memory (bench/README.md:
+    # with only extraction bounded, pages piled up in front of the store thread).
     pages_in_hand: asyncio.Semaphore
     backfill: Backfill | None
 
