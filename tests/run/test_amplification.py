@@ -3,7 +3,6 @@ feed's poll and across feeds in flight; the other entries are its duplicates."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from pathlib import Path
 
@@ -11,12 +10,10 @@ import httpx
 import pytest
 
 from config.settings import FeedSettings, FetchSettings, ScheduleSettings, Settings, StorageSettings
-from ingest.records import EntryOutcome, RunTrigger
-from ingest.run.pipeline import RunRequest, run_fetch
-from scheduler.policy import SchedulePolicy
+from ingest.records import EntryOutcome
 from storage.index import open_index
-from storage.recovery import new_writer_identity
 from storage.verify import verify_corpus
+from tests.run.manual_run import manual_run
 
 PARAGRAPH = ("The harbour authority opened the new quay on Monday after three years of work, "
              "and the first container ship berthed there before noon, its crew cheered by "
@@ -58,10 +55,7 @@ def test_a_page_linked_by_many_entries_is_fetched_once(
 
     index = open_index(database_url)
     try:
-        summary = asyncio.run(run_fetch(
-            settings, index, RunRequest(trigger=RunTrigger.MANUAL, due_only=False),
-            new_writer_identity(), policy=SchedulePolicy(settings.schedule),
-            transport=httpx.MockTransport(answer)))
+        summary = manual_run(settings, index, httpx.MockTransport(answer))
         assert summary is not None
         assert requests["victim.example"] == 1, (requests, summary)
         counts = summary.counts

@@ -3,7 +3,6 @@ fetching waits for storing, so memory grows with the concurrency, not with the r
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from pathlib import Path
@@ -20,12 +19,9 @@ from config.settings import (
     Settings,
     StorageSettings,
 )
-from ingest.records import RunTrigger
-from ingest.run.pipeline import RunRequest, run_fetch
 from ingest.run.store import Storage, StoreRequest, StoreResult, store_batch
-from scheduler.policy import SchedulePolicy
 from storage.index import open_index
-from storage.recovery import new_writer_identity
+from tests.run.manual_run import manual_run
 
 ENTRIES = 60
 CONCURRENCY = 4
@@ -82,10 +78,7 @@ def test_fetched_pages_wait_for_storing_when_storing_is_slow(
     monkeypatch.setattr(pipeline, "store_batch", slow_store)
     index = open_index(database_url)
     try:
-        summary = asyncio.run(run_fetch(
-            settings, index, RunRequest(trigger=RunTrigger.MANUAL, due_only=False),
-            new_writer_identity(), policy=SchedulePolicy(settings.schedule),
-            transport=httpx.MockTransport(answer)))
+        summary = manual_run(settings, index, httpx.MockTransport(answer))
     finally:
         index.close()
     assert summary is not None and summary.counts.articles_stored == ENTRIES
