@@ -95,7 +95,7 @@ def _long_tags(body: bytes) -> list[bytes]:
     import numpy as np
 
     octets = np.frombuffer(body, dtype=np.uint8)
-    # "<" is 0x3C and ">" 0x3E: the only bytes that read 0x3E with bit 1 set.
+    # "<" (0x3C) and ">" (0x3E) are the only two bytes that equal 0x3E once bit 1 is set.
     marks = np.flatnonzero((octets | 2) == ord(">"))
     ends = np.append(marks[1:], len(body))
     long = (ends - marks > _LONG_TAG_BYTES) & (octets[marks] == ord("<"))
