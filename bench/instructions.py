@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,11 @@ def main() -> None:
                         help="a checkout to measure (repeatable; default: this one)")
     args = parser.parse_args()
     small, large = (int(n) for n in args.articles.split(","))
+    if not 0 < small < large:
+        parser.error("--articles: two counts, the smaller first")
+    missing = [tool for tool in ("valgrind", "callgrind_annotate") if shutil.which(tool) is None]
+    if missing:
+        sys.exit(f"needs {' and '.join(missing)} (Debian's valgrind package)")
     for checkout in args.checkout or [_REPO]:
         runs = {count: measure(checkout.resolve(), count) for count in (small, large)}
         report(checkout, small, large, runs[small], runs[large])
