@@ -31,6 +31,7 @@ forks, or the fork server and its workers.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import shutil
@@ -98,8 +99,9 @@ def measure(checkout: Path, articles: int) -> list[Process]:
 def processes(files: list[Path]) -> list[Process]:
     by_command: dict[str, list[tuple[int, Path]]] = defaultdict(list)
     for path in files:
-        header = dict(line.split(":", 1) for line in path.read_text(errors="replace")
-                      .splitlines()[:8] if ":" in line)
+        with path.open(errors="replace") as lines:  # pid and cmd are in the first lines
+            header = dict(line.split(":", 1) for line in itertools.islice(lines, 8)
+                          if ":" in line)
         by_command[header["cmd"].strip()].append((int(header["pid"]), path))
     found = []
     for command, members in by_command.items():
