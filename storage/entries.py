@@ -36,7 +36,13 @@ _STORED_FROM_URLS = select(entries.c.url, entries.c.article_sequence).where(
 
 def _entry_upsert(dialect_insert: Any) -> Any:
     """Record an entry's outcome, counting attempts, in one statement (both dialects spell
-    INSERT ... ON CONFLICT DO UPDATE alike)."""
+    INSERT ... ON CONFLICT DO UPDATE alike).
+
+    An entry recorded as stored stays so: its article was stored through it. A later record
+    of it comes from a poll that read the entry before the store was recorded (two replicas
+    on one feed after a lease ran out) and finds that article, as a duplicate, or fails;
+    written over, the stored article would have no stored entry and the entry would be
+    fetched again."""
     statement = dialect_insert(entries).values(
         feed=bindparam("p_feed"), entry_key=bindparam("p_key"), url=bindparam("p_url"),
         status=bindparam("p_status"), attempts=1, failure_kind=bindparam("p_failure_kind"),
@@ -50,7 +56,8 @@ def _entry_upsert(dialect_insert: Any) -> Any:
               "article_sequence": statement.excluded.article_sequence,
               "updated_at": statement.excluded.updated_at,
               "run_id": statement.excluded.run_id,
-              "failure_detail": statement.excluded.failure_detail})
+              "failure_detail": statement.excluded.failure_detail},
+        where=entries.c.status != EntryOutcome.STORED)
 
 
 def _record_entry_statement(dialect: str) -> Any:

@@ -162,6 +162,20 @@ def test_an_entry_stored_after_a_retry_is_settled_and_known_by_its_url(
         == {"https://n.example/b": 7}
 
 
+def test_an_entry_stored_stays_stored_when_a_late_poll_records_it_again(
+        index: CorpusIndex) -> None:
+    # Two replicas on one feed (the first one's lease ran out mid-poll): the second read the
+    # entry as new before the first recorded it stored, then found its article.
+    index.record_entry("world", "k3", "https://n.example/c", "stored", sequence=9)
+
+    index.record_entry("world", "k3", "https://n.example/c", "duplicate", sequence=9)
+    index.record_entry("world", "k3", "https://n.example/c", "retry", failure_kind="timeout")
+
+    assert index.stored_sequences_for_urls(["https://n.example/c"]) == {"https://n.example/c": 9}
+    assert index.settled_entry_keys("world", ["k3"], max_attempts=10) == {"k3"}
+    assert index.entry_sequence("world", "k3") == 9
+
+
 def test_near_duplicate_candidates_are_the_articles_sharing_a_band(index: CorpusIndex) -> None:
     def reserve(text: str, signature: bytes | None, bands: tuple[str, ...]) -> int:
         sequence, _ = index.reserve_article(
