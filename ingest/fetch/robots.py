@@ -91,10 +91,17 @@ class RobotsCache:
         reading = self._reading.get(site)
         if reading is None:
             # One read per host however many of its articles ask at once.
-            reading = asyncio.ensure_future(self._read(site, known, fetcher, access))
+            reading = asyncio.ensure_future(self._read_and_keep(site, known, fetcher, access))
             self._reading[site] = reading
             reading.add_done_callback(lambda _done: self._reading.pop(site, None))
-        robots = await asyncio.shield(reading)
+        return await asyncio.shield(reading)
+
+    async def _read_and_keep(self, site: str, known: _HostRobots | None, fetcher: PageFetcher,
+                             access: PrivateAccess | None) -> _HostRobots:
+        # Kept by the read itself, before it ends: kept by its waiters, it reached the cache
+        # a few loop turns after the read left `_reading`, and a page asking in between read
+        # robots.txt again.
+        robots = await self._read(site, known, fetcher, access)
         self._hosts[site] = robots
         return robots
 

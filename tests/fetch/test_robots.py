@@ -111,3 +111,30 @@ def test_a_robots_txt_failing_with_5xx_means_wait() -> None:
 
     kind = with_cache(serving("down", 503), check)
     assert kind is FailureKind.HTTP_SERVER_ERROR and kind.is_transient
+
+
+@pytest.mark.parametrize("turns", range(40))
+def test_a_page_asking_just_as_the_read_ends_reads_robots_txt_no_more(turns: int) -> None:
+    # The read's end and its result's arrival in the cache are a few loop turns apart; a page
+    # asking in between (`turns` after the server answers) must not read robots.txt again.
+    requests: list[httpx.Request] = []
+    answer: dict[str, asyncio.Event] = {}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        await answer["sent"].wait()
+        return httpx.Response(200, text=ROBOTS)
+
+    async def check(cache: RobotsCache, fetcher: PageFetcher) -> tuple[float, float]:
+        answer["sent"] = asyncio.Event()
+        first = asyncio.ensure_future(cache.crawl_delay("https://news.example/a", fetcher))
+        while not requests:
+            await asyncio.sleep(0)
+        answer["sent"].set()
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        late = await cache.crawl_delay("https://news.example/b", fetcher)
+        return await first, late
+
+    assert with_cache(handler, check) == (3.0, 3.0)
+    assert len(requests) == 1
