@@ -98,9 +98,9 @@ class RobotsCache:
 
     async def _read_and_keep(self, site: str, known: _HostRobots | None, fetcher: PageFetcher,
                              access: PrivateAccess | None) -> _HostRobots:
-        # Kept by the read itself, before it ends: kept by its waiters, it reached the cache
-        # a few loop turns after the read left `_reading`, and a page asking in between read
-        # robots.txt again.
+        # The read caches its own result before it ends. Left to its waiters, the result
+        # reached the cache a few loop turns after the read left `_reading`, and a page
+        # asking in between read robots.txt again.
         robots = await self._read(site, known, fetcher, access)
         self._hosts[site] = robots
         return robots
