@@ -43,7 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _REPO = Path(__file__).resolve().parent.parent
-_INCLUSIVE_LINE = re.compile(r"^\s*([\d,]+) \([^)]*\)\s+(.*?)(?:\s+\[(.*)\])?\s*$")
+# One function's own cost in callgrind_annotate's listing: count, share, name [object].
+_COST_LINE = re.compile(r"^\s*([\d,]+) \([^)]*\)\s+(.*?)(?:\s+\[(.*)\])?\s*$")
 _TOP_LIBRARIES = 6
 
 
@@ -127,7 +128,7 @@ def _counts(path: Path) -> tuple[int, Counter[str]]:
     total = 0
     libraries: Counter[str] = Counter()
     for line in annotated.splitlines():
-        match = _INCLUSIVE_LINE.match(line)
+        match = _COST_LINE.match(line)
         if match is None:
             continue
         count = int(match.group(1).replace(",", ""))

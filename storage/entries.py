@@ -40,7 +40,8 @@ def _entry_upsert(dialect_insert: Any) -> Any:
 
     An entry recorded as stored stays so: its article was stored through it. A later record
     of it comes from a poll that read the entry before the store was recorded (two replicas
-    on one feed after a lease ran out) and finds that article, as a duplicate, or fails;
+    on one feed, as after a lease that ran out mid-poll) and finds that article, as a
+    duplicate, or fails;
     written over, the stored article would have no stored entry and the entry would be
     fetched again."""
     statement = dialect_insert(entries).values(
