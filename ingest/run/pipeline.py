@@ -30,6 +30,7 @@ from ingest.records import (
     RunTrigger,
 )
 from ingest.run.archiving import FailedPageArchive, run_storage, store_request
+from ingest.run.claim_pace import ClaimPace
 from ingest.run.database_lane import DatabaseLane
 from ingest.run.extraction_health import health_may_change, refresh_extraction_health
 from ingest.run.in_flight import PagesInFlight
@@ -60,9 +61,8 @@ class RunRequest:
     trigger: RunTrigger
     feed_names: tuple[str, ...] | None = None  # None: every configured feed
     due_only: bool = True  # scheduled runs poll due feeds; a manual fetch polls them now
-    # Bring the index's feeds in line with the configuration first. The service does it in
-    # its first run only: the configuration does not change while it runs, and with 100,000
-    # feeds reading them all at every run start was most of a quiet run's cost.
+    # Bring the index's feeds in line with the configuration first: the service does it in
+    # its first run only (its configuration does not change while it runs).
     sync_feeds: bool = True
     backfill: Backfill | None = None  # with trigger BACKFILL: every sitemap of the sources
 
@@ -97,8 +97,7 @@ class _RunContext:
     polls: PollRecorder
     in_flight: PagesInFlight  # article pages being fetched, by normalised URL
     # Pages fetched but not yet stored, at most: when extraction or storing is the bottleneck,
-    # fetching waits instead of holding every page of the run in memory (bench/README.md:
-    # with only extraction bounded, pages piled up in front of the store thread).
+    # fetching waits instead of holding every page of the run in memory.
     pages_in_hand: asyncio.Semaphore
     backfill: Backfill | None
 
@@ -135,8 +134,7 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
     if request.sync_feeds:
         await database.call(index.sync_feeds, [feed for feed in settings.feeds if feed.enabled],
                             now, functools.partial(policy.first_poll_at, now=now))
-    # A scheduled run without names takes the index's scheduled feeds (the configured ones,
-    # kept so by sync_feeds): sending 100,000 names with every claim cost more than the polls.
+    # A scheduled run without names takes the index's scheduled feeds (kept by sync_feeds).
     names = request.feed_names
     if names is None and not request.due_only:
         names = tuple(feed.name for feed in settings.feeds if feed.enabled)
@@ -158,9 +156,8 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
                                    "trigger": request.trigger, "feeds": len(claimed),
                                    "busy_feeds": list(busy)})
     observer.feeds_claimed(run_id, [state.name for state in claimed])
-    # Feeds leased and not yet recorded: what lease renewal renews and a stop releases. A
-    # recorded poll releases its feed's lease itself, so this holds the feeds in flight, not
-    # every feed the run polled (a long scheduled run polls tens of thousands).
+    # Feeds leased and not yet recorded: what lease renewal renews and a stop releases (a
+    # recorded poll releases its own lease, so this is the feeds in flight, not all polled).
     in_hand: set[str] = set()
     state = RunState.INTERRUPTED
     extraction = ExtractionPool(limits=settings.limits)
@@ -168,8 +165,7 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
     stores: StoreLane[StoreRequest] = StoreLane(functools.partial(store_batch, storage))
     failed_pages = FailedPageArchive(settings, index, writer.tag)
     # A scheduled run claims again when half its batch is done, and a poll is done once
-    # recorded: its recorder writes as soon as half a batch waits. With the 50 ms wait for a
-    # fuller batch, a scheduled run polled 230 feeds/s all answering 304, a fetch 450.
+    # recorded: so its recorder writes as soon as half a batch waits, not after a 50 ms wait.
     polls = PollRecorder(functools.partial(database.call, index.record_poll_successes,
                                            owner=writer.tag),
                          max_batch=claim_batch(settings) // 2 if request.due_only else 64)
@@ -200,8 +196,7 @@ async def _run(settings: Settings, index: CorpusIndex, database: DatabaseLane,
             extraction.close()
             storage.close()
             await database.call(failed_pages.close)  # after its last append on the lane
-        # Best effort: when the database itself failed these may fail too, and the leases
-        # then simply expire.
+        # Best effort: when the database failed these may too, and the leases then expire.
         with contextlib.suppress(DatabaseError):
             await polls.flush()  # feeds polled before a stop
         with contextlib.suppress(DatabaseError):
@@ -248,29 +243,35 @@ async def _poll_claimed_feeds(context: _RunContext, request: RunRequest,
                               claimed: Sequence[FeedState], in_hand: set[str]) -> None:
     """Poll the claimed feeds. A scheduled run claims more due feeds as earlier ones finish:
     replicas share the work in small batches, and no due feed waits for the next check.
-
-    It claims again when half its batch is done, not at every feed: one claim statement per
-    half batch, each O(feeds claimed) (storage/feeds.py `claim_feeds`)."""
+    It claims again when half its batch is done, each claim O(feeds claimed)
+    (storage/feeds.py `claim_feeds`), and paced once it has caught up (claim_pace.py)."""
     batch = claim_batch(context.settings)
     pending: set[asyncio.Future[None]] = set()
-    # Each poll reports here when it ends. asyncio.wait(pending) instead registered a callback
-    # on every pending poll at every one that ended: quadratic in a manual fetch, which starts
-    # all its feeds at once (10,000 feeds: 17 of 25 CPU seconds, profiled).
-    finished: asyncio.Queue[asyncio.Future[None]] = asyncio.Queue()
+    # Each poll reports here when it ends (None: the pace's wake-up); asyncio.wait(pending)
+    # would register a callback on every pending poll at each one that ends (quadratic).
+    finished: asyncio.Queue[asyncio.Future[None] | None] = asyncio.Queue()
+    pace = ClaimPace(functools.partial(finished.put_nowait, None))
+    if request.due_only:
+        pace.claimed(batch, len(claimed))
     await _start_polls(context, claimed, pending, in_hand, finished)
     try:
         while pending:
             task = await finished.get()
-            pending.discard(task)
-            task.result()
-            if not request.due_only or len(pending) > batch // 2:
+            if task is not None:
+                pending.discard(task)
+                task.result()
+            if (not request.due_only or len(pending) > batch // 2
+                    or not await pace.ready(len(pending))):
                 continue
+            asked = batch - len(pending)
             more = await context.database.call(
                 context.index.claim_feeds, context.writer.tag, utcnow(),
                 context.settings.schedule.lease_seconds, names=request.feed_names,
-                due_only=True, limit=batch - len(pending))
+                due_only=True, limit=asked)
+            pace.claimed(asked, len(more))
             await _start_polls(context, more, pending, in_hand, finished)
     finally:
+        pace.close()
         for task in pending:
             task.cancel()
         if pending:
@@ -279,7 +280,7 @@ async def _poll_claimed_feeds(context: _RunContext, request: RunRequest,
 
 async def _start_polls(context: _RunContext, claimed: Sequence[FeedState],
                        pending: set[asyncio.Future[None]], in_hand: set[str],
-                       finished: asyncio.Queue[asyncio.Future[None]]) -> None:
+                       finished: asyncio.Queue[asyncio.Future[None] | None]) -> None:
     unknown = []
     for state in claimed:
         try:
@@ -301,8 +302,8 @@ async def _start_polls(context: _RunContext, claimed: Sequence[FeedState],
 
 
 def _poll_done(in_hand: set[str], name: str, task: asyncio.Future[None]) -> None:
-    # A poll that finished is recorded, and its recording released the lease. A cancelled
-    # one (a stop) still holds it: the run releases what is in hand when it ends.
+    # A finished poll's recording released its lease; a cancelled one (a stop) still holds
+    # it, and the run releases what is in hand when it ends.
     if not task.cancelled() and task.exception() is None:
         in_hand.discard(name)
 
@@ -361,8 +362,7 @@ async def _process_feed(context: _RunContext, feed: FeedSettings, state: FeedSta
                                     context.settings.extraction_health)
     await context.polls.record(context.policy.poll_success(
         feed, utcnow(), etag=etag, last_modified=last_modified))
-    # A poll that found nothing new is the common case (1,000 feeds every 15 minutes): a line
-    # for each at INFO drowned what happened, so it is at DEBUG (--log-level debug).
+    # A poll that found nothing new is the common case: at INFO it drowned what happened.
     log.log(logging.INFO if new_entries else logging.DEBUG, "feed polled",
             extra={"event": "feed_polled", "feed": feed.name,
                    "not_modified": read.not_modified, "entries": len(entries),
