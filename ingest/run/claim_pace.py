@@ -38,13 +38,14 @@ class ClaimPace:
 
     def claimed(self, asked: int, got: int) -> None:
         """After a claim: one that came back short makes the next wait for the pause, and
-        the timer then wakes the run even if none of its polls has finished."""
+        its own timer then wakes the run even if none of its polls has finished. (An earlier
+        timer may still be due: the pause can end before its timer has run.)"""
+        self.close()
         if got >= asked:
             self._not_before = 0.0
             return
         self._not_before = self._loop.time() + self._pause
-        if self._timer is None:
-            self._timer = self._loop.call_at(self._not_before, self._woken)
+        self._timer = self._loop.call_at(self._not_before, self._woken)
 
     def close(self) -> None:
         if self._timer is not None:
@@ -53,4 +54,5 @@ class ClaimPace:
 
     def _woken(self) -> None:
         self._timer = None
+        self._not_before = 0.0  # the pause is over, even if the timer ran a hair early
         self._wake()

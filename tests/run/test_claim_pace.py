@@ -14,7 +14,7 @@ from sqlalchemy import event
 
 from config.settings import FeedSettings, FetchSettings, ScheduleSettings, Settings, StorageSettings
 from ingest.records import RunTrigger
-from ingest.run.claim_pace import CLAIM_PAUSE_SECONDS
+from ingest.run.claim_pace import CLAIM_PAUSE_SECONDS, ClaimPace
 from ingest.run.pipeline import RunRequest, run_fetch
 from scheduler.policy import SchedulePolicy
 from storage.database import create_database_engine
@@ -59,10 +59,9 @@ def test_a_caught_up_run_polls_feeds_as_they_fall_due_with_a_claim_per_pause_not
         return httpx.Response(200, content=EMPTY_FEED, headers={
             "Content-Type": "application/rss+xml", "ETag": '"v1"'})
 
-    claims: list[float] = []
+    statements: list[str] = []
     event.listen(index._engine, "before_cursor_execute",
-                 lambda _c, _k, sql, _p, _x, _m: claims.append(time.monotonic())
-                 if sql.lstrip().startswith("UPDATE feeds SET lease_owner") else None)
+                 lambda _c, _k, sql, _p, _x, _m: statements.append(sql))
 
     summary = asyncio.run(run_fetch(settings, index, RunRequest(trigger=RunTrigger.SCHEDULE),
                                     new_writer_identity(), policy=_Trickle(settings.schedule),
@@ -75,6 +74,27 @@ def test_a_caught_up_run_polls_feeds_as_they_fall_due_with_a_claim_per_pause_not
         due = STEP_SECONDS * (i + 1)
         assert polled_at[f"https://site.example/{i}.xml"] < due + CLAIM_PAUSE_SECONDS + 1.0
     # About one claim per pause while the feeds trickle in, not one per feed.
+    claims = [sql for sql in statements if sql.lstrip().startswith("UPDATE feeds SET lease_owner")]
     trickle_seconds = STEP_SECONDS * TRICKLE
     assert len(claims) <= trickle_seconds / CLAIM_PAUSE_SECONDS + 4 < TRICKLE / 2
     index.close()
+
+
+def test_a_short_claim_made_as_the_last_pause_ends_still_gets_its_wake_up() -> None:
+    # The pause can be over before its timer has fired: a poll that ends then lets the run
+    # claim, and if that claim comes back short too, its own pause must wake the run as well.
+    async def scenario() -> int:
+        wakes: list[None] = []
+        pace = ClaimPace(lambda: wakes.append(None), pause=0.05)
+        pace.claimed(asked=8, got=0)
+        time.sleep(0.06)  # past the pause, its timer not yet run
+        assert await pace.ready(pending=1)
+        pace.claimed(asked=8, got=0)
+        await asyncio.sleep(0.01)  # the first timer (if still set) fires here
+        woken_early = len(wakes)
+        assert not await pace.ready(pending=1)
+        await asyncio.sleep(0.1)
+        pace.close()
+        return len(wakes) - woken_early
+
+    assert asyncio.run(scenario()) == 1
